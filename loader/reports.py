@@ -1,0 +1,61 @@
+"""Read-only views of the database for the CLI: the load log and rows per table."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from psycopg import sql
+from psycopg.rows import dict_row
+
+from loader.landing import connect
+from loader.settings import ConnectionSettings
+
+
+def recent_loads(settings: ConnectionSettings, raw_schema: str, limit: int) -> list[dict[str, Any]]:
+    with connect(settings) as connection:
+        exists = connection.execute("select to_regclass(%s) is not null", [f"{raw_schema}.load_log"]).fetchone()
+        if not exists or not exists[0]:
+            return []
+        cursor = connection.cursor(row_factory=dict_row)
+        return cursor.execute(
+            sql.SQL(
+                "select load_id, source, started_at, finished_at, status, files_seen, files_landed,"
+                " files_unchanged, files_quarantined, pieces_landed, pieces_unchanged, points_landed,"
+                " bytes_read, error from {}.load_log order by started_at desc limit %s"
+            ).format(sql.Identifier(raw_schema)),
+            [limit],
+        ).fetchall()
+
+
+def database_summary(settings: ConnectionSettings) -> list[dict[str, Any]]:
+    """Every table, view and materialized view outside the system schemas, with its row count."""
+    with connect(settings) as connection:
+        has_timescaledb = connection.execute(
+            "select exists (select 1 from pg_extension where extname = 'timescaledb')"
+        ).fetchone()
+        hypertables: set[tuple[str, str]] = set()
+        aggregates: set[tuple[str, str]] = set()
+        if has_timescaledb and has_timescaledb[0]:
+            hypertables = {(row[0], row[1]) for row in connection.execute(
+                "select hypertable_schema, hypertable_name from timescaledb_information.hypertables")}
+            aggregates = {(row[0], row[1]) for row in connection.execute(
+                "select view_schema, view_name from timescaledb_information.continuous_aggregates")}
+        objects = connection.execute(
+            "select n.nspname, c.relname, c.relkind from pg_class c join pg_namespace n on n.oid = c.relnamespace"
+            " where c.relkind in ('r', 'v', 'm', 'p') and n.nspname not in ('pg_catalog', 'information_schema')"
+            " and n.nspname not like '\\_timescaledb%%' and n.nspname not like 'timescaledb%%'"
+            " and n.nspname not like 'pg\\_%%' order by 1, 2"
+        ).fetchall()
+        summary = []
+        for schema, name, relkind in objects:
+            if (schema, name) in hypertables:
+                kind = "hypertable"
+            elif (schema, name) in aggregates:
+                kind = "continuous aggregate"
+            else:
+                kind = {"r": "table", "v": "view", "m": "materialized view", "p": "table"}[relkind]
+            count = connection.execute(
+                sql.SQL("select count(*) from {}.{}").format(sql.Identifier(schema), sql.Identifier(name))
+            ).fetchone()
+            summary.append({"schema": schema, "name": name, "kind": kind, "rows": count[0] if count else 0})
+        return summary

@@ -1,0 +1,131 @@
+"""The raw landing schema, created and migrated by the loader.
+
+Migrations are numbered and applied in order, each in its own transaction, and recorded in
+`<schema>.schema_migrations`; append a new one to MIGRATIONS to change the schema, never edit an
+applied one. An advisory lock keeps two loaders from migrating at the same time.
+"""
+
+from __future__ import annotations
+
+import psycopg
+from psycopg import sql
+
+DEFAULT_RAW_SCHEMA = "raw"
+MIGRATION_LOCK_KEY = 7_321_004_211
+
+MIGRATIONS: list[str] = [
+    # 1: load log, telemetry pieces, assets responses, quarantine, landed files.
+    """
+    create table {schema}.load_log (
+        load_id uuid primary key,
+        source text not null,
+        started_at timestamptz not null default clock_timestamp(),
+        finished_at timestamptz,
+        status text not null default 'running'
+            check (status in ('running', 'succeeded', 'finished_with_rejects', 'failed')),
+        files_seen integer not null default 0,
+        files_landed integer not null default 0,
+        files_unchanged integer not null default 0,
+        files_quarantined integer not null default 0,
+        pieces_landed integer not null default 0,
+        pieces_unchanged integer not null default 0,
+        points_landed bigint not null default 0,
+        bytes_read bigint not null default 0,
+        error text,
+        loader_version text not null,
+        summary jsonb
+    );
+
+    create table {schema}.telemetry_pieces (
+        piece_id bigint generated always as identity primary key,
+        load_id uuid not null references {schema}.load_log (load_id),
+        loaded_at timestamptz not null default clock_timestamp(),
+        source_uri text not null,
+        device_id uuid not null,
+        metric_name text not null,
+        series_index integer not null,
+        chunk_index integer not null,
+        point_count integer not null,
+        first_recorded_ms bigint,
+        last_recorded_ms bigint,
+        content_hash text not null,
+        payload jsonb not null,
+        constraint telemetry_pieces_content_hash_key unique (content_hash)
+    );
+    create index telemetry_pieces_loaded_at_idx on {schema}.telemetry_pieces (loaded_at);
+
+    create table {schema}.assets_responses (
+        response_id bigint generated always as identity primary key,
+        load_id uuid not null references {schema}.load_log (load_id),
+        loaded_at timestamptz not null default clock_timestamp(),
+        source_uri text not null,
+        page_number integer not null,
+        item_count integer not null,
+        total_count integer,
+        content_hash text not null,
+        payload jsonb not null,
+        constraint assets_responses_content_hash_key unique (content_hash)
+    );
+
+    create table {schema}.landed_files (
+        source_uri text not null,
+        content_hash text not null,
+        load_id uuid not null references {schema}.load_log (load_id),
+        landed_at timestamptz not null default clock_timestamp(),
+        size_bytes bigint not null,
+        pieces integer not null,
+        primary key (source_uri, content_hash)
+    );
+
+    create table {schema}.quarantine (
+        quarantine_id bigint generated always as identity primary key,
+        load_id uuid not null references {schema}.load_log (load_id),
+        quarantined_at timestamptz not null default clock_timestamp(),
+        source_uri text not null,
+        series_index integer,
+        disposition text not null check (disposition in ('rejected', 'landed_sanitized')),
+        reason text not null,
+        size_bytes bigint not null,
+        content_hash text not null,
+        content bytea,
+        content_is_truncated boolean not null default false
+    );
+    create index quarantine_load_id_idx on {schema}.quarantine (load_id);
+    """,
+]
+
+
+def migrate(connection: psycopg.Connection, schema: str = DEFAULT_RAW_SCHEMA) -> int:
+    """Bring the raw schema to the latest version. Returns the number of migrations applied."""
+    with connection.transaction():
+        connection.execute("select pg_advisory_xact_lock(%s)", [MIGRATION_LOCK_KEY])
+        connection.execute(sql.SQL("create schema if not exists {}").format(sql.Identifier(schema)))
+        connection.execute(
+            sql.SQL(
+                "create table if not exists {}.schema_migrations ("
+                " version integer primary key, applied_at timestamptz not null default now())"
+            ).format(sql.Identifier(schema))
+        )
+        row = connection.execute(
+            sql.SQL("select coalesce(max(version), 0) from {}.schema_migrations").format(sql.Identifier(schema))
+        ).fetchone()
+    current = row[0] if row else 0
+    applied = 0
+    for version, statement in enumerate(MIGRATIONS, start=1):
+        if version <= current:
+            continue
+        with connection.transaction():
+            connection.execute("select pg_advisory_xact_lock(%s)", [MIGRATION_LOCK_KEY])
+            already = connection.execute(
+                sql.SQL("select 1 from {}.schema_migrations where version = %s").format(sql.Identifier(schema)),
+                [version],
+            ).fetchone()
+            if already:
+                continue
+            connection.execute(sql.SQL(statement.format(schema=sql.Identifier(schema).as_string(connection))))
+            connection.execute(
+                sql.SQL("insert into {}.schema_migrations (version) values (%s)").format(sql.Identifier(schema)),
+                [version],
+            )
+            applied += 1
+    return applied

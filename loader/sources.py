@@ -1,0 +1,212 @@
+"""Where API responses come from: a directory laid out like the API, or the HTTP API itself.
+
+Both give `Document`s: one response body each, opened as a binary stream so the loader never holds
+a whole telemetry response in memory. HTTP bodies are streamed to a temporary file first, which
+lets a failed download be retried cleanly and the body be hashed before it is parsed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any, Literal
+from urllib.parse import urlencode, urljoin, urlsplit
+
+import requests
+
+from loader.errors import LoaderError
+
+AssetsOrTelemetry = Literal["assets", "telemetry"]
+RETRY_STATUSES = {429, 500, 502, 503, 504}
+DOWNLOAD_BLOCK = 1 << 20
+
+
+@dataclass
+class Document:
+    uri: str
+    kind: AssetsOrTelemetry
+    path: Path
+    size: int
+    device_id: str | None = None
+    page_number: int = 1
+    is_temporary: bool = False
+
+    def open(self) -> IO[bytes]:
+        return self.path.open("rb")
+
+    def discard(self) -> None:
+        if self.is_temporary:
+            self.path.unlink(missing_ok=True)
+
+
+class MissingDocument(Exception):
+    """The source has no such response (HTTP 404, or no file): not an error for the whole run."""
+
+
+class DirectorySource:
+    """A directory with `assets/*.json` and `telemetry/<deviceId>.json`, as the API serves them."""
+
+    def __init__(self, root: Path) -> None:
+        if not root.is_dir():
+            raise LoaderError(f"Source directory {root} does not exist.")
+        if not (root / "assets").is_dir() and not (root / "telemetry").is_dir():
+            raise LoaderError(f"Source directory {root} has neither an assets/ nor a telemetry/ folder.")
+        self.root = root
+        self.description = str(root)
+        self.lists_devices = True
+
+    def assets(self) -> Iterator[Document]:
+        for page_number, path in enumerate(sorted((self.root / "assets").glob("*.json")), start=1):
+            yield Document(str(path), "assets", path, path.stat().st_size, page_number=page_number)
+
+    def telemetry_devices(self, device_ids: list[str] | None) -> list[str]:
+        """The devices to fetch telemetry for: the given ones, else every file in telemetry/."""
+        if device_ids is not None:
+            return device_ids
+        return [path.stem for path in sorted((self.root / "telemetry").glob("*.json"))]
+
+    def fetch_telemetry(self, device_id: str) -> Document:
+        path = self.root / "telemetry" / f"{device_id}.json"
+        if not path.is_file():
+            raise MissingDocument(str(path))
+        return Document(str(path), "telemetry", path, path.stat().st_size, device_id=device_id)
+
+
+@dataclass(frozen=True)
+class HttpSettings:
+    connect_timeout_s: float = 5.0
+    read_timeout_s: float = 60.0
+    max_attempts: int = 5
+    backoff_s: float = 0.5
+    max_backoff_s: float = 30.0
+    page_size: int = 500
+    token: str | None = None
+
+
+class HttpSource:
+    """The vendor's REST API: `GET {base}/assets` (paged) and `GET {base}/telemetry/{deviceId}`."""
+
+    def __init__(self, base_url: str, settings: HttpSettings | None = None,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
+        parts = urlsplit(base_url)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise LoaderError(f"Source {base_url} is neither a directory nor an http(s) URL.")
+        self.base_url = base_url.rstrip("/") + "/"
+        self.description = base_url
+        self.lists_devices = False
+        self.settings = settings or HttpSettings(token=os.environ.get("LOADER_API_TOKEN"))
+        self._sleep = sleep
+        self._session = requests.Session()
+        self._session.headers["Accept"] = "application/json"
+        if self.settings.token:
+            self._session.headers["Authorization"] = f"Bearer {self.settings.token}"
+
+    def assets(self) -> Iterator[Document]:
+        """Every page of the assets list, following `totalCount` until all items have come."""
+        seen = 0
+        page_number = 1
+        while True:
+            query = {} if page_number == 1 else {"page": page_number, "pageSize": self.settings.page_size}
+            url = urljoin(self.base_url, "assets") + (f"?{urlencode(query)}" if query else "")
+            document = self._download(url, "assets")
+            document.page_number = page_number
+            items, total = _peek_assets_page(document.path)
+            yield document
+            seen += items
+            if total is None or items == 0 or seen >= total:
+                return
+            page_number += 1
+
+    def telemetry_devices(self, device_ids: list[str] | None) -> list[str]:
+        if device_ids is None:
+            raise LoaderError("An HTTP source cannot list devices by itself; devices come from its assets.")
+        return device_ids
+
+    def fetch_telemetry(self, device_id: str) -> Document:
+        document = self._download(urljoin(self.base_url, f"telemetry/{device_id}"), "telemetry")
+        document.device_id = device_id
+        return document
+
+    def _download(self, url: str, kind: AssetsOrTelemetry) -> Document:
+        """GET url into a temporary file, retrying connection errors, timeouts, 429 and 5xx."""
+        settings = self.settings
+        last_problem = ""
+        for attempt in range(1, settings.max_attempts + 1):
+            retry_after: float | None = None
+            try:
+                with self._session.get(
+                    url, stream=True, timeout=(settings.connect_timeout_s, settings.read_timeout_s)
+                ) as response:
+                    if response.status_code == 404:
+                        raise MissingDocument(url)
+                    if response.status_code in (401, 403):
+                        raise LoaderError(f"The API refused access to {url} (HTTP {response.status_code}); "
+                                          "check LOADER_API_TOKEN.")
+                    if response.status_code in RETRY_STATUSES:
+                        last_problem = f"HTTP {response.status_code}"
+                        retry_after = _retry_after_seconds(response.headers.get("Retry-After"))
+                    elif response.status_code >= 400:
+                        raise LoaderError(f"The API answered HTTP {response.status_code} for {url}.")
+                    else:
+                        return _save_body(response, url, kind)
+            except requests.Timeout:
+                last_problem = "no answer within the timeout"
+            except requests.ConnectionError as exc:
+                last_problem = f"connection failed ({_short(exc)})"
+            if attempt < settings.max_attempts:
+                delay = min(settings.max_backoff_s, settings.backoff_s * 2 ** (attempt - 1))
+                self._sleep(max(delay, retry_after or 0.0))
+        raise LoaderError(
+            f"The API kept failing for {url}: {last_problem} after {settings.max_attempts} attempts."
+        )
+
+
+def _save_body(response: requests.Response, url: str, kind: AssetsOrTelemetry) -> Document:
+    handle, name = tempfile.mkstemp(prefix="loader-", suffix=".json")
+    size = 0
+    try:
+        with os.fdopen(handle, "wb") as body:
+            for block in response.iter_content(DOWNLOAD_BLOCK):
+                body.write(block)
+                size += len(block)
+    except requests.RequestException:
+        Path(name).unlink(missing_ok=True)
+        raise
+    return Document(url, kind, Path(name), size, is_temporary=True)
+
+
+def _peek_assets_page(path: Path) -> tuple[int, int | None]:
+    """Item count and totalCount of an assets page, for paging; a broken page ends the paging."""
+    try:
+        page: Any = json.loads(path.read_bytes())
+    except ValueError:
+        return 0, None
+    if not isinstance(page, dict) or not isinstance(page.get("items"), list):
+        return 0, None
+    total = page.get("totalCount")
+    return len(page["items"]), total if isinstance(total, int) else None
+
+
+def _retry_after_seconds(value: str | None) -> float | None:
+    with contextlib.suppress(TypeError, ValueError):
+        return min(float(value), 300.0)  # type: ignore[arg-type]
+    return None
+
+
+def _short(exc: Exception) -> str:
+    text = str(exc)
+    return text if len(text) < 160 else text[:157] + "..."
+
+
+def open_source(location: str) -> DirectorySource | HttpSource:
+    if location.startswith(("http://", "https://")):
+        return HttpSource(location)
+    if "://" in location:
+        raise LoaderError(f"Source {location} is not supported: give a directory or an http(s) URL.")
+    return DirectorySource(Path(location))
