@@ -25,13 +25,25 @@ CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 
 def connection_options(command: Any) -> Any:
     """Options every database command takes; the dbt profile is the default for all of them."""
     options = [
-        click.option("--database-url", envvar="LOADER_DATABASE_URL", metavar="URL",
-                     help="postgresql://user:password@host:port/db; overrides the dbt profile. "
-                          "Env: LOADER_DATABASE_URL."),
-        click.option("--target", envvar="DBT_TARGET", metavar="NAME",
-                     help="dbt target of profile 'battery_telemetry' to connect to. Env: DBT_TARGET."),
-        click.option("--profiles-dir", envvar="DBT_PROFILES_DIR", metavar="DIR",
-                     help="Folder holding profiles.yml, as for dbt. Env: DBT_PROFILES_DIR."),
+        click.option(
+            "--database-url",
+            envvar="LOADER_DATABASE_URL",
+            metavar="URL",
+            help="postgresql://user:password@host:port/db; overrides the dbt profile. "
+            "Env: LOADER_DATABASE_URL.",
+        ),
+        click.option(
+            "--target",
+            envvar="DBT_TARGET",
+            metavar="NAME",
+            help="dbt target of profile 'battery_telemetry' to connect to. Env: DBT_TARGET.",
+        ),
+        click.option(
+            "--profiles-dir",
+            envvar="DBT_PROFILES_DIR",
+            metavar="DIR",
+            help="Folder holding profiles.yml, as for dbt. Env: DBT_PROFILES_DIR.",
+        ),
     ]
     for option in reversed(options):
         command = option(command)
@@ -69,8 +81,14 @@ class _Bar(Progress):
 
     def start(self, total_bytes: int | None) -> None:
         if self.enabled:
-            self.bar = click.progressbar(length=total_bytes or 0, label="Landing telemetry", file=sys.stderr,
-                                         show_pos=False, show_percent=bool(total_bytes), width=30)
+            self.bar = click.progressbar(
+                length=total_bytes or 0,
+                label="Landing telemetry",
+                file=sys.stderr,
+                show_pos=False,
+                show_percent=bool(total_bytes),
+                width=30,
+            )
             self.bar.__enter__()
 
     def advance(self, byte_count: int) -> None:
@@ -85,22 +103,47 @@ class _Bar(Progress):
 
 @cli.command()
 @click.argument("source", default=DEFAULT_SOURCE, metavar="[SOURCE]")
-@click.option("--device", "device_ids", multiple=True, metavar="ID",
-              help="Load telemetry of this device only (repeatable).")
-@click.option("--only-assets", is_flag=True,
-              help="Load telemetry only for devices listed in the assets response.")
-@click.option("--dry-run", is_flag=True,
-              help="Report what would land, be skipped and be quarantined; write nothing.")
+@click.option(
+    "--device",
+    "device_ids",
+    multiple=True,
+    metavar="ID",
+    help="Load telemetry of this device only (repeatable).",
+)
+@click.option(
+    "--only-assets", is_flag=True, help="Load telemetry only for devices listed in the assets response."
+)
+@click.option(
+    "--dry-run", is_flag=True, help="Report what would land, be skipped and be quarantined; write nothing."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the run summary as JSON on stdout.")
-@click.option("--max-points", default=DEFAULT_MAX_POINTS, show_default=True, type=click.IntRange(1),
-              help="Points per landed piece; long series are split into pieces of this size.")
+@click.option(
+    "--max-points",
+    default=DEFAULT_MAX_POINTS,
+    show_default=True,
+    type=click.IntRange(1),
+    help="Points per landed piece; long series are split into pieces of this size.",
+)
 @click.option("--raw-schema", default=DEFAULT_RAW_SCHEMA, show_default=True, help="Schema to land into.")
-@click.option("--progress/--no-progress", default=None,
-              help="Show a progress bar (default: only when stderr is a terminal).")
+@click.option(
+    "--progress/--no-progress",
+    default=None,
+    help="Show a progress bar (default: only when stderr is a terminal).",
+)
 @connection_options
-def load(source: str, device_ids: tuple[str, ...], only_assets: bool, dry_run: bool, as_json: bool,
-         max_points: int, raw_schema: str, progress: bool | None, database_url: str | None,
-         target: str | None, profiles_dir: str | None) -> None:
+def load(
+    source: str,
+    device_ids: tuple[str, ...],
+    only_assets: bool,
+    dry_run: bool,
+    as_json: bool,
+    max_points: int,
+    raw_schema: str,
+    progress: bool | None,
+    database_url: str | None,
+    target: str | None,
+    profiles_dir: str | None,
+) -> None:
     """Land API responses from SOURCE into the raw schema.
 
     SOURCE is a directory laid out like the API (assets/*.json, telemetry/<deviceId>.json; default:
@@ -111,8 +154,13 @@ def load(source: str, device_ids: tuple[str, ...], only_assets: bool, dry_run: b
     reason (table raw.quarantine) while the rest still lands; the exit code is then 3.
     """
     settings = _settings(database_url, target, profiles_dir)
-    options = LoadOptions(device_ids=list(device_ids) or None, only_asset_devices=only_assets,
-                          dry_run=dry_run, max_points_per_piece=max_points, raw_schema=raw_schema)
+    options = LoadOptions(
+        device_ids=list(device_ids) or None,
+        only_asset_devices=only_assets,
+        dry_run=dry_run,
+        max_points_per_piece=max_points,
+        raw_schema=raw_schema,
+    )
     bar = _Bar(sys.stderr.isatty() if progress is None else progress)
     try:
         summary = run_load(settings, open_source(source), options, bar)
@@ -148,8 +196,14 @@ def _print_summary(summary: LoadSummary, settings: ConnectionSettings) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 @click.option("--raw-schema", default=DEFAULT_RAW_SCHEMA, show_default=True)
 @connection_options
-def status(limit: int, as_json: bool, raw_schema: str, database_url: str | None, target: str | None,
-           profiles_dir: str | None) -> None:
+def status(
+    limit: int,
+    as_json: bool,
+    raw_schema: str,
+    database_url: str | None,
+    target: str | None,
+    profiles_dir: str | None,
+) -> None:
     """Show the most recent loads from the load log, newest first."""
     settings = _settings(database_url, target, profiles_dir)
     loads = recent_loads(settings, raw_schema, limit)
@@ -159,12 +213,16 @@ def status(limit: int, as_json: bool, raw_schema: str, database_url: str | None,
     if not loads:
         click.echo("No loads yet.")
         return
-    click.echo(f"{'started (UTC)':19}  {'status':21}  {'files':>5}  {'pieces':>6}  {'unchanged':>9}  "
-               f"{'quarantined':>11}  {'points':>10}  load id")
+    click.echo(
+        f"{'started (UTC)':19}  {'status':21}  {'files':>5}  {'pieces':>6}  {'unchanged':>9}  "
+        f"{'quarantined':>11}  {'points':>10}  load id"
+    )
     for row in loads:
-        click.echo(f"{row['started_at']:%Y-%m-%d %H:%M:%S}  {row['status']:21}  {row['files_seen']:>5}  "
-                   f"{row['pieces_landed']:>6}  {row['pieces_unchanged']:>9}  {row['files_quarantined']:>11}  "
-                   f"{row['points_landed']:>10}  {row['load_id']}")
+        click.echo(
+            f"{row['started_at']:%Y-%m-%d %H:%M:%S}  {row['status']:21}  {row['files_seen']:>5}  "
+            f"{row['pieces_landed']:>6}  {row['pieces_unchanged']:>9}  {row['files_quarantined']:>11}  "
+            f"{row['points_landed']:>10}  {row['load_id']}"
+        )
 
 
 @cli.command()
@@ -191,19 +249,32 @@ def _server(state_dir: str | None, port: int | None) -> EmbeddedServer:
     return EmbeddedServer.from_environment(state_dir, port)
 
 
-state_dir_option = click.option("--state-dir", envvar="EMBEDDED_DB_DIR", metavar="DIR",
-                                help="Data, pid and log folder. Env: EMBEDDED_DB_DIR.")
+state_dir_option = click.option(
+    "--state-dir",
+    envvar="EMBEDDED_DB_DIR",
+    metavar="DIR",
+    help="Data, pid and log folder. Env: EMBEDDED_DB_DIR.",
+)
 port_option = click.option("--port", envvar="EMBEDDED_DB_PORT", type=int, help="Env: EMBEDDED_DB_PORT.")
 
 
 @db.command("start")
 @state_dir_option
 @port_option
-@click.option("--if-needed", is_flag=True,
-              help="Do nothing (exit 0) if it is already running, or if the dbt target is not 'embedded'.")
+@click.option(
+    "--if-needed",
+    is_flag=True,
+    help="Do nothing (exit 0) if it is already running, or if the dbt target is not 'embedded'.",
+)
 @connection_options
-def db_start(state_dir: str | None, port: int | None, if_needed: bool, database_url: str | None,
-             target: str | None, profiles_dir: str | None) -> None:
+def db_start(
+    state_dir: str | None,
+    port: int | None,
+    if_needed: bool,
+    database_url: str | None,
+    target: str | None,
+    profiles_dir: str | None,
+) -> None:
     """Start the embedded TimescaleDB in the background and wait until it accepts connections."""
     server = _server(state_dir, port)
     if if_needed:
@@ -216,8 +287,10 @@ def db_start(state_dir: str | None, port: int | None, if_needed: bool, database_
             return
     click.echo(f"Starting the embedded TimescaleDB on {server.host}:{server.port} ...", err=True)
     pid = server.start()
-    click.echo(f"Embedded TimescaleDB running (pid {pid}). Connect with:\n"
-               f"  psql '{server.conninfo}'\nStop it with: loader db stop")
+    click.echo(
+        f"Embedded TimescaleDB running (pid {pid}). Connect with:\n"
+        f"  psql '{server.conninfo}'\nStop it with: loader db stop"
+    )
 
 
 @db.command("stop")
@@ -238,6 +311,6 @@ def db_status(state_dir: str | None, port: int | None) -> None:
     pid = server.running_pid()
     if pid is None:
         raise LoaderError(f"The embedded database is not running (state in {server.state_dir}).")
-    click.echo(f"Embedded TimescaleDB running (pid {pid}) on {server.host}:{server.port}, "
-               f"data in {server.data_dir}.")
-
+    click.echo(
+        f"Embedded TimescaleDB running (pid {pid}) on {server.host}:{server.port}, data in {server.data_dir}."
+    )

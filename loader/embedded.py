@@ -76,9 +76,13 @@ class EmbeddedServer:
             raise LoaderError(f"The embedded database is already running (pid {pid}, port {self.port}).")
         node = shutil.which("node")
         if node is None:
-            raise LoaderError("Node.js is not installed; the embedded database needs it (apt install nodejs).")
+            raise LoaderError(
+                "Node.js is not installed; the embedded database needs it (apt install nodejs)."
+            )
         if not (SERVER_DIR / "node_modules" / "@unni-craftsman" / "pglite").is_dir():
-            raise LoaderError(f"The embedded database's npm packages are missing: run `npm ci` in {SERVER_DIR}.")
+            raise LoaderError(
+                f"The embedded database's npm packages are missing: run `npm ci` in {SERVER_DIR}."
+            )
         if _port_in_use(self.host, self.port):
             raise LoaderError(
                 f"Port {self.port} on {self.host} is already in use; set EMBEDDED_DB_PORT to a free port."
@@ -87,8 +91,16 @@ class EmbeddedServer:
         log_offset = self.log_file.stat().st_size if self.log_file.exists() else 0
         with self.log_file.open("ab") as log:
             process = subprocess.Popen(
-                [node, str(SERVER_SCRIPT), "--data-dir", str(self.data_dir), "--port", str(self.port),
-                 "--host", self.host],
+                [
+                    node,
+                    str(SERVER_SCRIPT),
+                    "--data-dir",
+                    str(self.data_dir),
+                    "--port",
+                    str(self.port),
+                    "--host",
+                    self.host,
+                ],
                 cwd=SERVER_DIR,
                 stdin=subprocess.DEVNULL,
                 stdout=log,

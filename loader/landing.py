@@ -148,9 +148,20 @@ class _Sink:
                 " pieces_landed = %s, pieces_unchanged = %s, points_landed = %s, bytes_read = %s,"
                 " error = %s, summary = %s::jsonb where load_id = %s"
             ),
-            [summary.status, summary.files_seen, summary.files_landed, summary.files_unchanged,
-             summary.files_quarantined, summary.pieces_landed, summary.pieces_unchanged,
-             summary.points_landed, summary.bytes_read, error, json.dumps(summary.as_dict()), self.load_id],
+            [
+                summary.status,
+                summary.files_seen,
+                summary.files_landed,
+                summary.files_unchanged,
+                summary.files_quarantined,
+                summary.pieces_landed,
+                summary.pieces_unchanged,
+                summary.points_landed,
+                summary.bytes_read,
+                error,
+                json.dumps(summary.as_dict()),
+                self.load_id,
+            ],
         )
 
     def file_already_landed(self, uri: str, content_hash: str) -> bool:
@@ -198,8 +209,19 @@ class _Sink:
                 " content_hash, payload) values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s::jsonb)"
                 " on conflict (content_hash) do nothing returning piece_id"
             ),
-            [self.load_id, document.uri, device_id, piece.name, piece.series_index, piece.chunk_index,
-             piece.point_count, piece.first_ms, piece.last_ms, content_hash, piece.payload_json],
+            [
+                self.load_id,
+                document.uri,
+                device_id,
+                piece.name,
+                piece.series_index,
+                piece.chunk_index,
+                piece.point_count,
+                piece.first_ms,
+                piece.last_ms,
+                content_hash,
+                piece.payload_json,
+            ],
         ).fetchone()
         return row is not None
 
@@ -217,8 +239,9 @@ class _Sink:
         ).fetchone()
         return row is not None
 
-    def quarantine(self, document: Document, rejection: Rejection, content: bytes | None,
-                   size: int, content_hash: str) -> None:
+    def quarantine(
+        self, document: Document, rejection: Rejection, content: bytes | None, size: int, content_hash: str
+    ) -> None:
         if self.dry_run:
             return
         kept = content[:QUARANTINE_MAX_BYTES] if content is not None else None
@@ -228,8 +251,17 @@ class _Sink:
                 " size_bytes, content_hash, content, content_is_truncated)"
                 " values (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
             ),
-            [self.load_id, document.uri, rejection.series_index, rejection.disposition, rejection.reason,
-             size, content_hash, kept, content is not None and len(content) > QUARANTINE_MAX_BYTES],
+            [
+                self.load_id,
+                document.uri,
+                rejection.series_index,
+                rejection.disposition,
+                rejection.reason,
+                size,
+                content_hash,
+                kept,
+                content is not None and len(content) > QUARANTINE_MAX_BYTES,
+            ],
         )
 
 
@@ -240,23 +272,32 @@ def _read_capped(document: Document) -> bytes:
 
 def connect(settings: ConnectionSettings) -> psycopg.Connection:
     try:
-        return psycopg.connect(settings.conninfo, autocommit=True, connect_timeout=15)
+        # No server-side prepared statements: on the embedded database all clients share one session,
+        # where psycopg's per-connection statement names would collide.
+        return psycopg.connect(settings.conninfo, autocommit=True, connect_timeout=15, prepare_threshold=None)
     except psycopg.OperationalError as exc:
         reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else "unknown reason"
         raise LoaderError(f"Cannot connect to the database {settings.display}: {reason}") from None
 
 
 class _Run:
-    def __init__(self, sink: _Sink, source: DirectorySource | HttpSource, options: LoadOptions,
-                 summary: LoadSummary, progress: Progress) -> None:
+    def __init__(
+        self,
+        sink: _Sink,
+        source: DirectorySource | HttpSource,
+        options: LoadOptions,
+        summary: LoadSummary,
+        progress: Progress,
+    ) -> None:
         self.sink = sink
         self.source = source
         self.options = options
         self.summary = summary
         self.progress = progress
 
-    def reject(self, document: Document, rejection: Rejection, content: bytes | None, size: int,
-               content_hash: str) -> None:
+    def reject(
+        self, document: Document, rejection: Rejection, content: bytes | None, size: int, content_hash: str
+    ) -> None:
         self.summary.rejections.append(rejection)
         self.sink.quarantine(document, rejection, content, size, content_hash)
 
@@ -279,21 +320,31 @@ class _Run:
         problem, page = _read_assets_page(body)
         if problem:
             self.summary.files_quarantined += 1
-            self.reject(document, Rejection(document.uri, f"assets response {problem}"), body, len(body),
-                        content_hash)
+            self.reject(
+                document, Rejection(document.uri, f"assets response {problem}"), body, len(body), content_hash
+            )
             return []
         items = page["items"]
         _, payload_json, notes = decode_for_jsonb(body.decode("utf-8-sig"))
         with self.sink.connection.transaction():
             landed = self.sink.insert_assets(document, payload_json, len(items), page.get("totalCount"))
             if notes:
-                self.reject(document, Rejection(document.uri, "; ".join(notes), None, "landed_sanitized"),
-                            body, len(body), content_hash)
+                self.reject(
+                    document,
+                    Rejection(document.uri, "; ".join(notes), None, "landed_sanitized"),
+                    body,
+                    len(body),
+                    content_hash,
+                )
         if landed:
             self.summary.files_landed += 1
         else:
             self.summary.files_unchanged += 1
-        return [item["deviceId"] for item in items if isinstance(item, dict) and isinstance(item.get("deviceId"), str)]
+        return [
+            item["deviceId"]
+            for item in items
+            if isinstance(item, dict) and isinstance(item.get("deviceId"), str)
+        ]
 
     def land_telemetry(self, device_id: str) -> None:
         try:
@@ -314,8 +365,13 @@ class _Run:
             summary.bytes_read += document.size
             self.progress.advance(document.size)
             summary.files_quarantined += 1
-            self.reject(document, Rejection(document.uri, f"file name {document.device_id!r} is not a device id"
-                                            " (a UUID)"), _read_capped(document), document.size, content_hash)
+            self.reject(
+                document,
+                Rejection(document.uri, f"file name {document.device_id!r} is not a device id (a UUID)"),
+                _read_capped(document),
+                document.size,
+                content_hash,
+            )
             return
         if self.sink.file_already_landed(document.uri, content_hash):
             summary.bytes_read += document.size
@@ -327,7 +383,9 @@ class _Run:
         rejections_before = len(summary.rejections)
         try:
             with self.sink.connection.transaction(), document.open() as stream:
-                for item in iter_telemetry(stream, self.options.max_points_per_piece, on_bytes=self._count_bytes):
+                for item in iter_telemetry(
+                    stream, self.options.max_points_per_piece, on_bytes=self._count_bytes
+                ):
                     if isinstance(item, SeriesRejected):
                         reason = f"series {item.series_index}"
                         reason += f" ({item.name})" if item.name else ""
@@ -345,15 +403,21 @@ class _Run:
                         rejection = Rejection(
                             document.uri,
                             f"series {item.series_index} ({item.name}): {'; '.join(item.sanitized)}",
-                            item.series_index, "landed_sanitized",
+                            item.series_index,
+                            "landed_sanitized",
                         )
                         self.reject(document, rejection, text, len(text), hashlib.sha256(text).hexdigest())
                 self.sink.mark_file_landed(document, content_hash, landed + unchanged)
         except MalformedResponse as malformed:
             del summary.rejections[rejections_before:]  # rolled back with the rest of the file
             summary.files_quarantined += 1
-            self.reject(document, Rejection(document.uri, f"telemetry response {malformed.reason}"),
-                        _read_capped(document), document.size, content_hash)
+            self.reject(
+                document,
+                Rejection(document.uri, f"telemetry response {malformed.reason}"),
+                _read_capped(document),
+                document.size,
+                content_hash,
+            )
             return
         summary.pieces_landed += landed
         summary.pieces_unchanged += unchanged
@@ -406,8 +470,11 @@ def run_load(
                     summary.warnings.append(f"telemetry for device {device_id}, which the assets list lacks")
             if source.lists_devices and options.device_ids is None:
                 with_telemetry = set(devices)
-                summary.warnings += [f"asset {device} has no telemetry" for device in asset_devices
-                                     if device not in with_telemetry]
+                summary.warnings += [
+                    f"asset {device} has no telemetry"
+                    for device in asset_devices
+                    if device not in with_telemetry
+                ]
         except (LoaderError, psycopg.Error, OSError) as exc:
             summary.status = "failed"
             summary.seconds = round(time.monotonic() - started, 3)
@@ -445,4 +512,3 @@ def _read_assets_page(body: bytes) -> tuple[str | None, dict[str, Any]]:
     if not isinstance(page.get("items"), list):
         return "has no 'items' list", {}
     return None, page
-

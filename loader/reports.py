@@ -13,7 +13,9 @@ from loader.settings import ConnectionSettings
 
 def recent_loads(settings: ConnectionSettings, raw_schema: str, limit: int) -> list[dict[str, Any]]:
     with connect(settings) as connection:
-        exists = connection.execute("select to_regclass(%s) is not null", [f"{raw_schema}.load_log"]).fetchone()
+        exists = connection.execute(
+            "select to_regclass(%s) is not null", [f"{raw_schema}.load_log"]
+        ).fetchone()
         if not exists or not exists[0]:
             return []
         cursor = connection.cursor(row_factory=dict_row)
@@ -36,13 +38,22 @@ def database_summary(settings: ConnectionSettings) -> list[dict[str, Any]]:
         hypertables: set[tuple[str, str]] = set()
         aggregates: set[tuple[str, str]] = set()
         if has_timescaledb and has_timescaledb[0]:
-            hypertables = {(row[0], row[1]) for row in connection.execute(
-                "select hypertable_schema, hypertable_name from timescaledb_information.hypertables")}
-            aggregates = {(row[0], row[1]) for row in connection.execute(
-                "select view_schema, view_name from timescaledb_information.continuous_aggregates")}
+            hypertables = {
+                (row[0], row[1])
+                for row in connection.execute(
+                    "select hypertable_schema, hypertable_name from timescaledb_information.hypertables"
+                )
+            }
+            aggregates = {
+                (row[0], row[1])
+                for row in connection.execute(
+                    "select view_schema, view_name from timescaledb_information.continuous_aggregates"
+                )
+            }
         objects = connection.execute(
-            "select n.nspname, c.relname, c.relkind from pg_class c join pg_namespace n on n.oid = c.relnamespace"
-            " where c.relkind in ('r', 'v', 'm', 'p') and n.nspname not in ('pg_catalog', 'information_schema')"
+            "select n.nspname, c.relname, c.relkind from pg_class c"
+            " join pg_namespace n on n.oid = c.relnamespace where c.relkind in ('r', 'v', 'm', 'p')"
+            " and n.nspname not in ('pg_catalog', 'information_schema')"
             " and n.nspname not like '\\_timescaledb%%' and n.nspname not like 'timescaledb%%'"
             " and n.nspname not like 'pg\\_%%' order by 1, 2"
         ).fetchall()

@@ -92,8 +92,9 @@ class HttpSettings:
 class HttpSource:
     """The vendor's REST API: `GET {base}/assets` (paged) and `GET {base}/telemetry/{deviceId}`."""
 
-    def __init__(self, base_url: str, settings: HttpSettings | None = None,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+    def __init__(
+        self, base_url: str, settings: HttpSettings | None = None, sleep: Callable[[float], None] = time.sleep
+    ) -> None:
         parts = urlsplit(base_url)
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise LoaderError(f"Source {base_url} is neither a directory nor an http(s) URL.")
@@ -146,8 +147,10 @@ class HttpSource:
                     if response.status_code == 404:
                         raise MissingDocument(url)
                     if response.status_code in (401, 403):
-                        raise LoaderError(f"The API refused access to {url} (HTTP {response.status_code}); "
-                                          "check LOADER_API_TOKEN.")
+                        raise LoaderError(
+                            f"The API refused access to {url} (HTTP {response.status_code}); "
+                            "check LOADER_API_TOKEN."
+                        )
                     if response.status_code in RETRY_STATUSES:
                         last_problem = f"HTTP {response.status_code}"
                         retry_after = _retry_after_seconds(response.headers.get("Retry-After"))

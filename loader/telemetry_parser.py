@@ -148,7 +148,9 @@ class _Text:
                 if at_end and self.eof:
                     raise MalformedResponse(f"ends early (truncated) at character {self.offset}") from None
                 if at_end:
-                    raise MalformedResponse(f"has a value too large to read at character {self.offset}") from None
+                    raise MalformedResponse(
+                        f"has a value too large to read at character {self.offset}"
+                    ) from None
                 raise MalformedResponse(
                     f"is not valid JSON at character {self.consumed + exc.pos}: {exc.msg}"
                 ) from None
@@ -344,14 +346,16 @@ def _iter_series_list(text: _Text, max_points: int, max_chars: int) -> Iterator[
         if index:
             text.expect(",", "',' or ']' between series")
         if text.peek() != "{":
-            value, raw, _ = text.value()
+            _, raw, _ = text.value()
             yield SeriesRejected(index, None, "is not an object with 'name' and 'data'", raw[:4096])
         else:
             yield from _iter_one_series(text, index, max_points, max_chars)
         index += 1
 
 
-def _iter_one_series(text: _Text, index: int, max_points: int, max_chars: int) -> Iterator[Piece | SeriesRejected]:
+def _iter_one_series(
+    text: _Text, index: int, max_points: int, max_chars: int
+) -> Iterator[Piece | SeriesRejected]:
     text.pos += 1  # '{'
     name: Any = None
     name_notes: list[str] = []

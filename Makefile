@@ -1,0 +1,50 @@
+# The README's two commands: `make run` (the main job) and `make test` (every check). Both set up
+# what they need first (virtual environment, npm packages, a dbt profile) and are safe to repeat.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PYTHON_STAMP := $(VENV)/.installed
+NODE_STAMP := embedded/node_modules/.package-lock.json
+
+.PHONY: setup run test lint pytest profile clean
+
+setup: $(PYTHON_STAMP) $(NODE_STAMP) profile
+
+$(PYTHON_STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev]'
+	touch $@
+
+$(NODE_STAMP): embedded/package.json embedded/package-lock.json
+	cd embedded && npm ci --no-audit --no-fund --loglevel=error
+
+# dbt and the loader read profiles.yml here, else ~/.dbt/profiles.yml; without either, use the example
+# (its default target is the embedded TimescaleDB).
+profile:
+	@if [ -z "$$DBT_PROFILES_DIR" ] && [ ! -f profiles.yml ] && \
+	    ! grep -qs '^battery_telemetry:' "$$HOME/.dbt/profiles.yml"; then \
+	    cp profiles.yml.example profiles.yml && echo "Created profiles.yml from profiles.yml.example"; fi
+
+# Main job: start the embedded database if the dbt target is 'embedded', land data/, build, summarise.
+run: setup
+	$(BIN)/loader db start --if-needed
+	$(BIN)/loader load
+	$(BIN)/dbt build
+	$(BIN)/loader summary
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/sqlfluff lint dbt_project/models
+
+# pytest exits 5 when it collected no tests; that is a failure here, not a pass.
+pytest: setup
+	@$(BIN)/pytest; status=$$?; \
+	if [ $$status -eq 5 ]; then echo "pytest collected no tests: failing the run"; exit 1; fi; \
+	exit $$status
+
+test: lint pytest
+
+clean:
+	rm -rf target logs .pytest_cache .ruff_cache .mypy_cache

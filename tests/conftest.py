@@ -1,0 +1,231 @@
+"""Real databases for the tests: the embedded TimescaleDB and a throwaway plain PostgreSQL cluster.
+
+A test whose backend cannot be started is skipped with the reason. In CI (CI=true) such a skip fails
+the run instead, so nothing is silently left out there.
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from loader.embedded import EmbeddedServer
+from loader.errors import LoaderError
+from loader.settings import ConnectionSettings
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+SAMPLE_DATA = PROJECT_ROOT / "data"
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+BACKEND_UNAVAILABLE = "backend unavailable"
+POSTGRES_BIN_DIRS = [Path("/usr/lib/postgresql") / version / "bin" for version in ("17", "16", "15")]
+
+
+@dataclass(frozen=True)
+class Backend:
+    """A database a test may use, wiped clean for it."""
+
+    name: str  # 'timescaledb' (embedded) or 'postgres' (plain)
+    settings: ConnectionSettings
+
+    @property
+    def is_timescaledb(self) -> bool:
+        return self.name == "timescaledb"
+
+    def connect(self) -> psycopg.Connection:
+        return psycopg.connect(self.settings.conninfo, autocommit=True, prepare_threshold=None)
+
+    def scalar(self, query: str, params: list | None = None):  # type: ignore[no-untyped-def]
+        with self.connect() as connection:
+            row = connection.execute(query, params).fetchone()
+            return row[0] if row else None
+
+    def wipe(self) -> None:
+        """Drop everything the loader and dbt create, leaving extensions in place."""
+        with self.connect() as connection:
+            schemas = [
+                row[0]
+                for row in connection.execute(
+                    "select nspname from pg_namespace where nspname = 'raw' or nspname like 'raw\\_%'"
+                    " or nspname like 'analytics%' or nspname like 'test\\_%'"
+                )
+            ]
+            if self.is_timescaledb:
+                # Drop continuous aggregates first: dropping their hypertable's schema alone leaves
+                # TimescaleDB's catalog rows behind on the embedded server.
+                for schema, view in connection.execute(
+                    "select view_schema, view_name from timescaledb_information.continuous_aggregates"
+                ):
+                    connection.execute(f'drop materialized view if exists "{schema}"."{view}" cascade')
+            for schema in schemas:
+                connection.execute(f'drop schema if exists "{schema}" cascade')
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _skip_unavailable(reason: str) -> None:
+    pytest.skip(f"{BACKEND_UNAVAILABLE}: {reason}")
+
+
+@pytest.fixture(scope="session")
+def embedded_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedServer]:
+    server = EmbeddedServer(state_dir=tmp_path_factory.mktemp("embedded-db"), port=_free_port())
+    try:
+        server.start()
+    except LoaderError as exc:
+        _skip_unavailable(f"embedded TimescaleDB: {exc.message}")
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres_cluster() -> Iterator[ConnectionSettings]:
+    """A throwaway PostgreSQL cluster: initdb in a temporary directory, on a free port."""
+    bin_dir = next((path for path in POSTGRES_BIN_DIRS if (path / "initdb").exists()), None)
+    if bin_dir is None:
+        _skip_unavailable("plain PostgreSQL: initdb not found (apt-get install postgresql)")
+    assert bin_dir is not None
+    base = Path(tempfile.mkdtemp(prefix="pg-cluster-"))
+    run_as: list[str] = []
+    if os.geteuid() == 0:  # initdb refuses to run as root
+        try:
+            account = pwd.getpwnam("postgres")
+        except KeyError:
+            _skip_unavailable("plain PostgreSQL: running as root and there is no 'postgres' user")
+        os.chown(base, account.pw_uid, account.pw_gid)
+        run_as = ["runuser", "-u", "postgres", "--"]
+    data, port = base / "data", _free_port()
+    subprocess.run(
+        [
+            *run_as,
+            str(bin_dir / "initdb"),
+            "-D",
+            str(data),
+            "-U",
+            "postgres",
+            "--auth=trust",
+            "-E",
+            "UTF8",
+            "--locale=C.UTF-8",
+        ],
+        check=True,
+        capture_output=True,
+    )
+    options = f"-p {port} -k {base} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off"
+    subprocess.run(
+        [
+            *run_as,
+            str(bin_dir / "pg_ctl"),
+            "-D",
+            str(data),
+            "-l",
+            str(base / "log"),
+            "-o",
+            options,
+            "-w",
+            "start",
+        ],
+        check=True,
+        capture_output=True,
+    )
+    try:
+        yield ConnectionSettings(
+            host="127.0.0.1",
+            port=port,
+            dbname="postgres",
+            user="postgres",
+            password="",
+            sslmode="disable",
+            target="postgres",
+        )
+    finally:
+        subprocess.run(
+            [*run_as, str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
+            capture_output=True,
+        )
+        shutil.rmtree(base, ignore_errors=True)
+
+
+_database_counter = iter(range(1, 1_000_000))
+
+
+def _fresh_postgres_database(cluster: ConnectionSettings) -> ConnectionSettings:
+    name = f"test_{os.getpid()}_{next(_database_counter)}"
+    with psycopg.connect(cluster.conninfo, autocommit=True) as connection:
+        connection.execute(f'create database "{name}"')
+    return ConnectionSettings(
+        host=cluster.host,
+        port=cluster.port,
+        dbname=name,
+        user=cluster.user,
+        password="",
+        sslmode="disable",
+        target="postgres",
+    )
+
+
+@pytest.fixture(params=["timescaledb", "postgres"])
+def backend(request: pytest.FixtureRequest) -> Backend:
+    """Each test using this runs once per backend, on a clean database."""
+    if request.param == "timescaledb":
+        server: EmbeddedServer = request.getfixturevalue("embedded_server")
+        settings = ConnectionSettings(
+            host=server.host,
+            port=server.port,
+            dbname="template1",
+            user="postgres",
+            password="postgres",
+            sslmode="disable",
+            target="embedded",
+        )
+        chosen = Backend("timescaledb", settings)
+        chosen.wipe()
+        return chosen
+    cluster: ConnectionSettings = request.getfixturevalue("postgres_cluster")
+    return Backend("postgres", _fresh_postgres_database(cluster))
+
+
+@pytest.fixture
+def postgres_backend(postgres_cluster: ConnectionSettings) -> Backend:
+    """A clean plain PostgreSQL database, for tests of concurrency, crashes and the fallback path."""
+    return Backend("postgres", _fresh_postgres_database(postgres_cluster))
+
+
+def wait_for(condition, timeout_s: float = 10.0, interval_s: float = 0.05) -> bool:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(interval_s)
+    return condition()
+
+
+def pytest_sessionfinish(session, exitstatus):  # type: ignore[no-untyped-def]
+    """In CI, a test skipped for want of a database fails the run: CI must have both backends."""
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is None or not os.environ.get("CI"):
+        return
+    unavailable = [
+        report for report in reporter.stats.get("skipped", []) if BACKEND_UNAVAILABLE in str(report.longrepr)
+    ]
+    if unavailable:
+        reporter.write_line(
+            f"CI: {len(unavailable)} tests were skipped because a database backend was "
+            "unavailable; CI must run them all.",
+            red=True,
+        )
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED

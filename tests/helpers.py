@@ -1,0 +1,71 @@
+"""Shared test helpers: run the CLI and dbt the way a user does."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+from click.testing import CliRunner, Result
+
+from loader.cli import cli
+from loader.settings import ConnectionSettings
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+BIN_DIR = Path(sys.executable).parent
+
+
+def invoke(args: list[str], expected_exit: int = 0, env: dict[str, str] | None = None) -> Result:
+    """Run `loader ARGS` in-process and check its exit code, showing the output when it differs."""
+    result = CliRunner().invoke(cli, args, catch_exceptions=False, env=env)
+    assert result.exit_code == expected_exit, (
+        f"loader {' '.join(args)} exited {result.exit_code}, expected {expected_exit}:\n{result.output}"
+    )
+    return result
+
+
+def load_args(settings: ConnectionSettings, *args: str) -> list[str]:
+    return ["load", "--database-url", settings.conninfo, "--no-progress", *args]
+
+
+def write_profile(settings: ConnectionSettings, folder: Path, threads: int = 1) -> Path:
+    output = {
+        "type": "postgres",
+        "host": settings.host,
+        "port": settings.port,
+        "user": settings.user,
+        "password": settings.password,
+        "dbname": settings.dbname,
+        "schema": "analytics",
+        "threads": threads,
+        "sslmode": "disable",
+        "autocommit": True,
+        "connect_timeout": 30,
+    }
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "profiles.yml"
+    path.write_text(yaml.safe_dump({"battery_telemetry": {"target": "test", "outputs": {"test": output}}}))
+    return folder
+
+
+def run_dbt(
+    settings: ConnectionSettings, work_dir: Path, *args: str, check: bool = True
+) -> subprocess.CompletedProcess[str]:
+    """Run the dbt CLI against `settings`, with its own profiles, target and log folders."""
+    profiles = write_profile(settings, work_dir / "profiles")
+    env = {
+        **os.environ,
+        "DBT_PROFILES_DIR": str(profiles),
+        "DBT_TARGET_PATH": str(work_dir / "target"),
+        "DBT_LOG_PATH": str(work_dir / "logs"),
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+    }
+    env.pop("DBT_TARGET", None)
+    completed = subprocess.run(
+        [str(BIN_DIR / "dbt"), *args], cwd=PROJECT_ROOT, env=env, text=True, capture_output=True, timeout=1800
+    )
+    if check:
+        assert completed.returncode == 0, f"dbt {' '.join(args)} failed:\n{completed.stdout[-8000:]}"
+    return completed

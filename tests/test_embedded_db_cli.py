@@ -1,0 +1,77 @@
+"""`loader db start | stop | status`: the embedded TimescaleDB's lifecycle and its error sentences."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from tests.conftest import _free_port
+from tests.helpers import invoke
+
+pytestmark = pytest.mark.integration
+
+
+def db_args(command: str, state_dir: Path, port: int) -> list[str]:
+    return ["db", command, "--state-dir", str(state_dir), "--port", str(port)]
+
+
+def test_start_serves_timescaledb_and_refuses_to_start_twice_then_stops(tmp_path: Path) -> None:
+    port = _free_port()
+    started = invoke(db_args("start", tmp_path, port))
+    try:
+        assert f"127.0.0.1:{port}/template1" in started.output
+        with psycopg.connect(
+            f"postgresql://postgres:postgres@127.0.0.1:{port}/template1?sslmode=disable",
+            autocommit=True,
+            prepare_threshold=None,
+        ) as connection:
+            row = connection.execute("select extversion from pg_extension where extname = 'timescaledb'")
+            assert row.fetchone() is not None
+        assert "running" in invoke(db_args("status", tmp_path, port)).output
+
+        again = invoke(db_args("start", tmp_path, port), expected_exit=1)
+        assert "Error: The embedded database is already running" in again.output
+        assert "Traceback" not in again.output
+    finally:
+        invoke(db_args("stop", tmp_path, port))
+    assert (tmp_path / "data").is_dir()
+    stopped = invoke(db_args("status", tmp_path, port), expected_exit=1)
+    assert "not running" in stopped.output
+
+
+def test_stop_when_not_running_says_so(tmp_path: Path) -> None:
+    result = invoke(db_args("stop", tmp_path, _free_port()), expected_exit=1)
+    assert result.output.strip() == "Error: The embedded database is not running."
+
+
+def test_start_on_a_port_in_use_names_the_port(tmp_path: Path) -> None:
+    with socket.socket() as occupied:
+        occupied.bind(("127.0.0.1", 0))
+        occupied.listen()
+        port = occupied.getsockname()[1]
+        result = invoke(db_args("start", tmp_path, port), expected_exit=1)
+    assert f"Port {port} on 127.0.0.1 is already in use" in result.output
+
+
+def test_start_without_node_says_node_is_missing(tmp_path: Path) -> None:
+    result = invoke(db_args("start", tmp_path, _free_port()), expected_exit=1, env={"PATH": str(tmp_path)})
+    assert "Node.js is not installed" in result.output
+
+
+def test_start_if_needed_does_nothing_for_a_non_embedded_target(tmp_path: Path) -> None:
+    result = invoke(
+        [
+            "db",
+            "start",
+            "--if-needed",
+            "--database-url",
+            "postgresql://u@db.example:5432/x",
+            "--state-dir",
+            str(tmp_path),
+        ]
+    )
+    assert "the embedded database is not needed" in result.output
+    assert not (tmp_path / "server.pid").exists()
