@@ -504,7 +504,7 @@ def _read_assets_page(body: bytes) -> tuple[str | None, dict[str, Any]]:
     except UnicodeDecodeError:
         return "is not valid UTF-8 text", {}
     except json.JSONDecodeError as exc:
-        if exc.pos >= len(body.rstrip()) - 1:
+        if exc.pos >= len(body.rstrip()) - 1 or exc.msg.startswith("Unterminated string"):
             return "ends early (truncated)", {}
         return f"is not valid JSON at character {exc.pos}: {exc.msg}", {}
     if not isinstance(page, dict):

@@ -364,6 +364,7 @@ def _iter_one_series(
     waiting: list[Piece] = []
     saw_data = False
     data_problem: str | None = None
+    data_text = "[]"
     first = True
     while True:
         if text.peek() == "}":
@@ -386,7 +387,7 @@ def _iter_one_series(
         elif key == "data":
             saw_data = True
             if text.peek() != "[":
-                text.value()
+                _, data_text, _ = text.value()
                 data_problem = "has 'data' that is not a list of [timestamp, value] points"
                 continue
             for piece in _iter_points(text, builder):
@@ -404,11 +405,15 @@ def _iter_one_series(
         points = ",".join(piece.points_json[1:-1] for piece in waiting)
         yield SeriesRejected(index, None, reason, f'{{"name": {json.dumps(name)}, "data": [{points}]}}')
     elif not saw_data:
-        yield SeriesRejected(index, label, "has no 'data'", "")
+        yield SeriesRejected(index, label, "has no 'data'", json.dumps({"name": label}))
     elif data_problem:
-        yield SeriesRejected(index, label, data_problem, "")
+        yield SeriesRejected(
+            index, label, data_problem, f'{{"name": {json.dumps(label)}, "data": {data_text}}}'
+        )
     elif builder.chunk_index == 0:
-        yield SeriesRejected(index, label, "has an empty 'data' list", "")
+        yield SeriesRejected(
+            index, label, "has an empty 'data' list", json.dumps({"name": label, "data": []})
+        )
 
 
 def _is_name(value: Any) -> bool:
