@@ -29,8 +29,7 @@ def connection_options(command: Any) -> Any:
             "--database-url",
             envvar="LOADER_DATABASE_URL",
             metavar="URL",
-            help="postgresql://user:password@host:port/db; overrides the dbt profile. "
-            "Env: LOADER_DATABASE_URL.",
+            help="postgresql://user:password@host:port/db; overrides the dbt profile. Env: LOADER_DATABASE_URL.",
         ),
         click.option(
             "--target",
@@ -110,12 +109,8 @@ class _Bar(Progress):
     metavar="ID",
     help="Load telemetry of this device only (repeatable).",
 )
-@click.option(
-    "--only-assets", is_flag=True, help="Load telemetry only for devices listed in the assets response."
-)
-@click.option(
-    "--dry-run", is_flag=True, help="Report what would land, be skipped and be quarantined; write nothing."
-)
+@click.option("--only-assets", is_flag=True, help="Load telemetry only for devices listed in the assets response.")
+@click.option("--dry-run", is_flag=True, help="Report what would land, be skipped and be quarantined; write nothing.")
 @click.option("--json", "as_json", is_flag=True, help="Print the run summary as JSON on stdout.")
 @click.option(
     "--max-points",
@@ -311,6 +306,4 @@ def db_status(state_dir: str | None, port: int | None) -> None:
     pid = server.running_pid()
     if pid is None:
         raise LoaderError(f"The embedded database is not running (state in {server.state_dir}).")
-    click.echo(
-        f"Embedded TimescaleDB running (pid {pid}) on {server.host}:{server.port}, data in {server.data_dir}."
-    )
+    click.echo(f"Embedded TimescaleDB running (pid {pid}) on {server.host}:{server.port}, data in {server.data_dir}.")

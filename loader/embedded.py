@@ -76,13 +76,9 @@ class EmbeddedServer:
             raise LoaderError(f"The embedded database is already running (pid {pid}, port {self.port}).")
         node = shutil.which("node")
         if node is None:
-            raise LoaderError(
-                "Node.js is not installed; the embedded database needs it (apt install nodejs)."
-            )
+            raise LoaderError("Node.js is not installed; the embedded database needs it (apt install nodejs).")
         if not (SERVER_DIR / "node_modules" / "@unni-craftsman" / "pglite").is_dir():
-            raise LoaderError(
-                f"The embedded database's npm packages are missing: run `npm ci` in {SERVER_DIR}."
-            )
+            raise LoaderError(f"The embedded database's npm packages are missing: run `npm ci` in {SERVER_DIR}.")
         if _port_in_use(self.host, self.port):
             raise LoaderError(
                 f"Port {self.port} on {self.host} is already in use; set EMBEDDED_DB_PORT to a free port."

@@ -320,9 +320,7 @@ class _Run:
         problem, page = _read_assets_page(body)
         if problem:
             self.summary.files_quarantined += 1
-            self.reject(
-                document, Rejection(document.uri, f"assets response {problem}"), body, len(body), content_hash
-            )
+            self.reject(document, Rejection(document.uri, f"assets response {problem}"), body, len(body), content_hash)
             return []
         items = page["items"]
         _, payload_json, notes = decode_for_jsonb(body.decode("utf-8-sig"))
@@ -340,11 +338,7 @@ class _Run:
             self.summary.files_landed += 1
         else:
             self.summary.files_unchanged += 1
-        return [
-            item["deviceId"]
-            for item in items
-            if isinstance(item, dict) and isinstance(item.get("deviceId"), str)
-        ]
+        return [item["deviceId"] for item in items if isinstance(item, dict) and isinstance(item.get("deviceId"), str)]
 
     def land_telemetry(self, device_id: str) -> None:
         try:
@@ -383,9 +377,7 @@ class _Run:
         rejections_before = len(summary.rejections)
         try:
             with self.sink.connection.transaction(), document.open() as stream:
-                for item in iter_telemetry(
-                    stream, self.options.max_points_per_piece, on_bytes=self._count_bytes
-                ):
+                for item in iter_telemetry(stream, self.options.max_points_per_piece, on_bytes=self._count_bytes):
                     if isinstance(item, SeriesRejected):
                         reason = f"series {item.series_index}"
                         reason += f" ({item.name})" if item.name else ""
@@ -471,9 +463,7 @@ def run_load(
             if source.lists_devices and options.device_ids is None:
                 with_telemetry = set(devices)
                 summary.warnings += [
-                    f"asset {device} has no telemetry"
-                    for device in asset_devices
-                    if device not in with_telemetry
+                    f"asset {device} has no telemetry" for device in asset_devices if device not in with_telemetry
                 ]
         except (LoaderError, psycopg.Error, OSError) as exc:
             summary.status = "failed"

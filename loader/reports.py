@@ -13,9 +13,7 @@ from loader.settings import ConnectionSettings
 
 def recent_loads(settings: ConnectionSettings, raw_schema: str, limit: int) -> list[dict[str, Any]]:
     with connect(settings) as connection:
-        exists = connection.execute(
-            "select to_regclass(%s) is not null", [f"{raw_schema}.load_log"]
-        ).fetchone()
+        exists = connection.execute("select to_regclass(%s) is not null", [f"{raw_schema}.load_log"]).fetchone()
         if not exists or not exists[0]:
             return []
         cursor = connection.cursor(row_factory=dict_row)

@@ -107,9 +107,7 @@ def migrate(connection: psycopg.Connection, schema: str = DEFAULT_RAW_SCHEMA) ->
             ).format(sql.Identifier(schema))
         )
         row = connection.execute(
-            sql.SQL("select coalesce(max(version), 0) from {}.schema_migrations").format(
-                sql.Identifier(schema)
-            )
+            sql.SQL("select coalesce(max(version), 0) from {}.schema_migrations").format(sql.Identifier(schema))
         ).fetchone()
     current = row[0] if row else 0
     applied = 0
@@ -119,18 +117,14 @@ def migrate(connection: psycopg.Connection, schema: str = DEFAULT_RAW_SCHEMA) ->
         with connection.transaction():
             connection.execute("select pg_advisory_xact_lock(%s)", [MIGRATION_LOCK_KEY])
             already = connection.execute(
-                sql.SQL("select 1 from {}.schema_migrations where version = %s").format(
-                    sql.Identifier(schema)
-                ),
+                sql.SQL("select 1 from {}.schema_migrations where version = %s").format(sql.Identifier(schema)),
                 [version],
             ).fetchone()
             if already:
                 continue
             connection.execute(sql.SQL(statement.format(schema=sql.Identifier(schema).as_string(connection))))
             connection.execute(
-                sql.SQL("insert into {}.schema_migrations (version) values (%s)").format(
-                    sql.Identifier(schema)
-                ),
+                sql.SQL("insert into {}.schema_migrations (version) values (%s)").format(sql.Identifier(schema)),
                 [version],
             )
             applied += 1

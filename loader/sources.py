@@ -148,8 +148,7 @@ class HttpSource:
                         raise MissingDocument(url)
                     if response.status_code in (401, 403):
                         raise LoaderError(
-                            f"The API refused access to {url} (HTTP {response.status_code}); "
-                            "check LOADER_API_TOKEN."
+                            f"The API refused access to {url} (HTTP {response.status_code}); check LOADER_API_TOKEN."
                         )
                     if response.status_code in RETRY_STATUSES:
                         last_problem = f"HTTP {response.status_code}"
@@ -165,9 +164,7 @@ class HttpSource:
             if attempt < settings.max_attempts:
                 delay = min(settings.max_backoff_s, settings.backoff_s * 2 ** (attempt - 1))
                 self._sleep(max(delay, retry_after or 0.0))
-        raise LoaderError(
-            f"The API kept failing for {url}: {last_problem} after {settings.max_attempts} attempts."
-        )
+        raise LoaderError(f"The API kept failing for {url}: {last_problem} after {settings.max_attempts} attempts.")
 
 
 def _save_body(response: requests.Response, url: str, kind: AssetsOrTelemetry) -> Document:

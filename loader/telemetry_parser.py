@@ -148,9 +148,7 @@ class _Text:
                 if at_end and self.eof:
                     raise MalformedResponse(f"ends early (truncated) at character {self.offset}") from None
                 if at_end:
-                    raise MalformedResponse(
-                        f"has a value too large to read at character {self.offset}"
-                    ) from None
+                    raise MalformedResponse(f"has a value too large to read at character {self.offset}") from None
                 raise MalformedResponse(
                     f"is not valid JSON at character {self.consumed + exc.pos}: {exc.msg}"
                 ) from None
@@ -353,9 +351,7 @@ def _iter_series_list(text: _Text, max_points: int, max_chars: int) -> Iterator[
         index += 1
 
 
-def _iter_one_series(
-    text: _Text, index: int, max_points: int, max_chars: int
-) -> Iterator[Piece | SeriesRejected]:
+def _iter_one_series(text: _Text, index: int, max_points: int, max_chars: int) -> Iterator[Piece | SeriesRejected]:
     text.pos += 1  # '{'
     name: Any = None
     name_notes: list[str] = []
@@ -407,13 +403,9 @@ def _iter_one_series(
     elif not saw_data:
         yield SeriesRejected(index, label, "has no 'data'", json.dumps({"name": label}))
     elif data_problem:
-        yield SeriesRejected(
-            index, label, data_problem, f'{{"name": {json.dumps(label)}, "data": {data_text}}}'
-        )
+        yield SeriesRejected(index, label, data_problem, f'{{"name": {json.dumps(label)}, "data": {data_text}}}')
     elif builder.chunk_index == 0:
-        yield SeriesRejected(
-            index, label, "has an empty 'data' list", json.dumps({"name": label, "data": []})
-        )
+        yield SeriesRejected(index, label, "has an empty 'data' list", json.dumps({"name": label, "data": []}))
 
 
 def _is_name(value: Any) -> bool:

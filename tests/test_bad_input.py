@@ -160,9 +160,7 @@ def test_an_asset_without_telemetry_is_reported(postgres_backend: Backend, tmp_p
     assert "warning: asset 499eba1c-bd0b-46db-a861-f8795fcbf02e has no telemetry" in result.output
 
 
-def test_a_file_name_that_is_not_a_device_id_is_quarantined(
-    postgres_backend: Backend, tmp_path: Path
-) -> None:
+def test_a_file_name_that_is_not_a_device_id_is_quarantined(postgres_backend: Backend, tmp_path: Path) -> None:
     source, bad_file = source_with(tmp_path, "nan_and_infinity.json", device_id="site-utrecht")
     result = invoke(load_args(postgres_backend.settings, str(source)), expected_exit=3)
     assert f"quarantined: {bad_file}: file name 'site-utrecht' is not a device id (a UUID)" in result.output
@@ -176,10 +174,7 @@ def test_a_truncated_assets_response_is_quarantined_and_telemetry_still_lands(
     shutil.copytree(SAMPLE_DATA, source)
     shutil.copyfile(BAD / "assets_truncated.json", source / "assets" / "assets.json")
     result = invoke(load_args(postgres_backend.settings, str(source)), expected_exit=3)
-    assert (
-        f"quarantined: {source / 'assets' / 'assets.json'}: assets response ends early (truncated)"
-        in result.output
-    )
+    assert f"quarantined: {source / 'assets' / 'assets.json'}: assets response ends early (truncated)" in result.output
     assert postgres_backend.scalar("select count(*) from raw.assets_responses") == 0
     assert postgres_backend.scalar("select count(*) from raw.telemetry_pieces") == SAMPLE_PIECES
 

@@ -26,9 +26,7 @@ def telemetry_counts(backend: Backend) -> dict[str, tuple[int, int]]:
     return {device: (series, points) for device, series, points in rows}
 
 
-def test_sample_lands_and_builds_into_battery_telemetry_on_both_backends(
-    backend: Backend, tmp_path: Path
-) -> None:
+def test_sample_lands_and_builds_into_battery_telemetry_on_both_backends(backend: Backend, tmp_path: Path) -> None:
     invoke(load_args(backend.settings, str(SAMPLE_DATA)))
     assert backend.scalar("select count(*) from raw.telemetry_pieces") == 25
     assert backend.scalar("select sum(point_count) from raw.telemetry_pieces") == 375
