@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import click
@@ -11,11 +15,12 @@ import click
 from loader import __version__, exit_codes
 from loader.embedded import EmbeddedServer
 from loader.errors import LoaderError
+from loader.generate import FleetSpec, generate_fleet
 from loader.landing import LoadOptions, LoadSummary, Progress, run_load
 from loader.reports import database_summary, recent_loads
 from loader.schema import DEFAULT_RAW_SCHEMA
 from loader.settings import PROJECT_ROOT, ConnectionSettings, resolve_connection
-from loader.sources import open_source
+from loader.sources import HttpSettings, open_source
 from loader.telemetry_parser import DEFAULT_MAX_POINTS
 
 DEFAULT_SOURCE = str(PROJECT_ROOT / "data")
@@ -121,6 +126,21 @@ class _Bar(Progress):
 )
 @click.option("--raw-schema", default=DEFAULT_RAW_SCHEMA, show_default=True, help="Schema to land into.")
 @click.option(
+    "--http-timeout",
+    default=60.0,
+    show_default=True,
+    type=click.FloatRange(0.1),
+    metavar="SECONDS",
+    help="HTTP source: seconds to wait for the server to answer (connect: 5 s).",
+)
+@click.option(
+    "--http-attempts",
+    default=5,
+    show_default=True,
+    type=click.IntRange(1),
+    help="HTTP source: attempts per request on timeouts, connection errors, 429 and 5xx, with exponential backoff.",
+)
+@click.option(
     "--progress/--no-progress",
     default=None,
     help="Show a progress bar (default: only when stderr is a terminal).",
@@ -134,6 +154,8 @@ def load(
     as_json: bool,
     max_points: int,
     raw_schema: str,
+    http_timeout: float,
+    http_attempts: int,
     progress: bool | None,
     database_url: str | None,
     target: str | None,
@@ -158,7 +180,10 @@ def load(
     )
     bar = _Bar(sys.stderr.isatty() if progress is None else progress)
     try:
-        summary = run_load(settings, open_source(source), options, bar)
+        http = HttpSettings(
+            read_timeout_s=http_timeout, max_attempts=http_attempts, token=os.environ.get("LOADER_API_TOKEN")
+        )
+        summary = run_load(settings, open_source(source, http), options, bar)
     finally:
         bar.close()
     if as_json:
@@ -228,6 +253,68 @@ def summary(database_url: str | None, target: str | None, profiles_dir: str | No
     click.echo(f"Database {settings.display}:")
     for row in database_summary(settings):
         click.echo(f"  {row['schema']}.{row['name']:32} {row['kind']:22} {row['rows']:>12} rows")
+
+
+@cli.command()
+@click.argument("out_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--devices", default=10, show_default=True, type=click.IntRange(1), help="Number of devices.")
+@click.option("--days", default=30.0, show_default=True, type=click.FloatRange(min=0.01), help="Days of telemetry.")
+@click.option(
+    "--interval",
+    default=4.0,
+    show_default=True,
+    type=click.FloatRange(min=0.5),
+    metavar="SECONDS",
+    help="Sampling interval.",
+)
+@click.option(
+    "--start", default="2025-01-01", show_default=True, type=click.DateTime(["%Y-%m-%d"]), help="First day (UTC)."
+)
+@click.option("--seed", default=1, show_default=True, type=int, help="Same seed, same fleet, byte for byte.")
+@click.option(
+    "--inject-bad-input",
+    is_flag=True,
+    help="Also write broken responses (truncated, not JSON, empty series, NaN) for extra devices.",
+)
+@click.option("--workers", type=click.IntRange(1), help="Processes to simulate devices in (default: cores).")
+def generate(
+    out_dir: Path,
+    devices: int,
+    days: float,
+    interval: float,
+    start: datetime,
+    seed: int,
+    inject_bad_input: bool,
+    workers: int | None,
+) -> None:
+    """Write a realistic battery fleet in the API's format into OUT_DIR.
+
+    Physically consistent: SoC follows battery power over a usable capacity that fades a few % per
+    year, counters integrate power, solar, load and grid balance; with gaps, counter jitter, one
+    counter reset and devices missing some metrics. OUT_DIR/ground_truth.json records the capacity,
+    fade, efficiency and energy used, to check the marts against. Load it with `loader load OUT_DIR`.
+    """
+    spec = FleetSpec(
+        devices=devices,
+        days=days,
+        interval_s=interval,
+        seed=seed,
+        start=start.replace(tzinfo=UTC),
+        inject_bad_input=inject_bad_input,
+    )
+    started = time.monotonic()
+    truths = generate_fleet(
+        spec,
+        out_dir,
+        workers,
+        lambda truth: click.echo(f"  {truth.device_id} {truth.description}: {truth.points_written} points", err=True),
+    )
+    points = sum(truth.points_written for truth in truths)
+    size = sum(path.stat().st_size for path in (out_dir / "telemetry").glob("*.json"))
+    click.echo(
+        f"Wrote {devices} devices, {points} points, {size / 1e6:.1f} MB into {out_dir} "
+        f"in {time.monotonic() - started:.1f} s (ground truth: {out_dir / 'ground_truth.json'})."
+    )
 
 
 @cli.group()

@@ -109,19 +109,25 @@ class HttpSource:
             self._session.headers["Authorization"] = f"Bearer {self.settings.token}"
 
     def assets(self) -> Iterator[Document]:
-        """Every page of the assets list, following `totalCount` until all items have come."""
+        """Every page of the assets list, following `totalCount` until all items have come.
+
+        Asks for `page=1&pageSize=N`; later pages use the size the server actually returned, so a
+        server that caps or ignores pageSize still pages consistently.
+        """
         seen = 0
         page_number = 1
+        page_size = self.settings.page_size
         while True:
-            query = {} if page_number == 1 else {"page": page_number, "pageSize": self.settings.page_size}
-            url = urljoin(self.base_url, "assets") + (f"?{urlencode(query)}" if query else "")
-            document = self._download(url, "assets")
+            query = urlencode({"page": page_number, "pageSize": page_size})
+            document = self._download(urljoin(self.base_url, "assets") + f"?{query}", "assets")
             document.page_number = page_number
             items, total = _peek_assets_page(document.path)
             yield document
             seen += items
             if total is None or items == 0 or seen >= total:
                 return
+            if page_number == 1:
+                page_size = items
             page_number += 1
 
     def telemetry_devices(self, device_ids: list[str] | None) -> list[str]:
@@ -204,9 +210,9 @@ def _short(exc: Exception) -> str:
     return text if len(text) < 160 else text[:157] + "..."
 
 
-def open_source(location: str) -> DirectorySource | HttpSource:
+def open_source(location: str, http: HttpSettings | None = None) -> DirectorySource | HttpSource:
     if location.startswith(("http://", "https://")):
-        return HttpSource(location)
+        return HttpSource(location, http)
     if "://" in location:
         raise LoaderError(f"Source {location} is not supported: give a directory or an http(s) URL.")
     return DirectorySource(Path(location))

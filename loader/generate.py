@@ -1,0 +1,331 @@
+"""`loader generate`: a realistic, physically consistent battery fleet in the vendor API's format.
+
+Each device is simulated sample by sample: a daily schedule charges the battery around midday and
+discharges it in the evening to a depth that varies per day; state of charge follows the energy
+stored over a usable capacity that fades linearly (a few % per year); import/export counters
+integrate battery power; solar, site load and grid readings balance (grid = load + charge -
+discharge - solar). Some devices lack some metrics, telemetry has gaps and counter jitter, and one
+device's import counter is reset (a meter swap). The ground truth used (capacity per month, fade,
+efficiency, energy, cycles) is written to `ground_truth.json` so the marts can be checked against it.
+
+Output is streamed: each metric is written to its own temporary file while simulating, and the files
+are joined into the response afterwards, so memory does not grow with the number of days.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+import shutil
+import tempfile
+import uuid
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import IO
+
+SOC = "StateOfChargePercentage"
+BATTERY_POWER = "BatteryPowerW"
+BATTERY_IMPORT = "BatteryImportKwh"
+BATTERY_EXPORT = "BatteryExportKwh"
+GRID_POWER = "GridPowerW-mainmeter"
+GRID_IMPORT = "GridImportKwh-mainmeter"
+GRID_EXPORT = "GridExportKwh-mainmeter"
+SUB_POWER = "GridPowerW-submeter"
+SUB_IMPORT = "GridImportKwh-submeter"
+SUB_EXPORT = "GridExportKwh-submeter"
+SOLAR_POWER = "GeneratedPowerW"
+SOLAR_EXPORT = "GeneratedExportKwh"
+SETPOINT = "PowerSetpointW"
+SETPOINT_EXTERNAL = "PowerSetpointExternalW"
+ALL_METRICS = [
+    SOC, BATTERY_POWER, BATTERY_IMPORT, BATTERY_EXPORT, GRID_POWER, GRID_IMPORT, GRID_EXPORT,
+    SUB_POWER, SUB_IMPORT, SUB_EXPORT, SOLAR_POWER, SOLAR_EXPORT, SETPOINT, SETPOINT_EXTERNAL,
+]  # fmt: skip
+SUBMETER_METRICS = {SUB_POWER, SUB_IMPORT, SUB_EXPORT}
+SOLAR_METRICS = {SOLAR_POWER, SOLAR_EXPORT}
+SITES = ["Utrecht", "Heerlen", "Zwolle", "Amersfoort", "Eindhoven", "Groningen", "Almere", "Breda", "Nijmegen",
+         "Enschede", "Haarlem", "Arnhem", "Leiden", "Maastricht", "Delft", "Tilburg", "Deventer", "Alkmaar"]  # fmt: skip
+SECONDS_PER_YEAR = 365.25 * 86400
+MIN_SOC = 2.0
+MAX_SOC = 100.0
+
+
+@dataclass
+class DeviceTruth:
+    device_id: str
+    description: str
+    metrics: list[str]
+    usable_capacity_kwh: float
+    fade_pct_per_year: float
+    round_trip_efficiency: float
+    max_power_kw: float
+    battery_power_positive_means: str
+    commissioned_on: str
+    counter_reset_at: str | None = None
+    energy_in_kwh: float = 0.0
+    energy_out_kwh: float = 0.0
+    soc_abs_change_pct: float = 0.0
+    monthly_capacity_kwh: dict[str, float] = field(default_factory=dict)
+    gaps: list[list[str]] = field(default_factory=list)
+    points_written: int = 0
+
+    @property
+    def efc_energy(self) -> float:
+        return (self.energy_in_kwh + self.energy_out_kwh) / (2 * self.usable_capacity_kwh)
+
+
+@dataclass(frozen=True)
+class FleetSpec:
+    devices: int = 3
+    days: float = 7.0
+    interval_s: float = 4.0
+    seed: int = 1
+    start: datetime = datetime(2025, 1, 1, tzinfo=UTC)
+    inject_bad_input: bool = False
+
+
+def _device_plan(spec: FleetSpec, index: int) -> DeviceTruth:
+    rng = random.Random(f"{spec.seed}/device/{index}")
+    metrics = list(ALL_METRICS)
+    if index % 5 == 1:
+        metrics = [metric for metric in metrics if metric not in SUBMETER_METRICS]
+    if index % 5 == 2:
+        metrics = [metric for metric in metrics if metric not in SOLAR_METRICS]
+    if index % 5 == 4:
+        metrics = [metric for metric in metrics if metric != SOC]
+    capacity = round(rng.uniform(100, 400), 1)
+    commissioned = spec.start - timedelta(days=rng.randint(30, 900))
+    return DeviceTruth(
+        device_id=str(uuid.UUID(int=rng.getrandbits(128), version=4)),
+        description=f"Fleet {SITES[index % len(SITES)]}"
+        + (f" {index // len(SITES) + 1}" if index >= len(SITES) else ""),
+        metrics=metrics,
+        usable_capacity_kwh=capacity,
+        fade_pct_per_year=round(rng.uniform(1.5, 4.0), 2),
+        round_trip_efficiency=round(rng.uniform(0.85, 0.92), 3),
+        max_power_kw=round(capacity * rng.uniform(0.4, 0.6), 1),
+        battery_power_positive_means="discharge" if index % 4 == 3 else "charge",
+        commissioned_on=commissioned.date().isoformat(),
+    )
+
+
+class _SeriesFiles:
+    """One temporary file per metric, written in blocks, joined into one response at the end."""
+
+    def __init__(self, folder: Path, metrics: list[str]) -> None:
+        self.metrics = metrics
+        self.files: dict[str, IO[str]] = {metric: (folder / f"{i}.part").open("w") for i, metric in enumerate(metrics)}
+        self.buffers: dict[str, list[str]] = {metric: [] for metric in metrics}
+        self.started: dict[str, bool] = dict.fromkeys(metrics, False)
+
+    def add(self, metric: str, text: str) -> None:
+        buffer = self.buffers[metric]
+        buffer.append(text)
+        if len(buffer) >= 4096:
+            self.flush(metric)
+
+    def flush(self, metric: str) -> None:
+        buffer = self.buffers[metric]
+        if buffer:
+            self.files[metric].write(("," if self.started[metric] else "") + ",".join(buffer))
+            self.started[metric] = True
+            buffer.clear()
+
+    def join_into(self, path: Path) -> None:
+        with path.open("w") as out:
+            out.write('{"series": [')
+            for position, metric in enumerate(self.metrics):
+                self.flush(metric)
+                handle = self.files[metric]
+                handle.close()
+                out.write(("," if position else "") + f'{{"name": {json.dumps(metric)}, "data": [')
+                with open(handle.name) as part:
+                    shutil.copyfileobj(part, out, 1 << 20)
+                out.write("]}")
+            out.write("]}\n")
+
+
+def _simulate_device(spec: FleetSpec, index: int, out_dir: str) -> DeviceTruth:
+    truth = _device_plan(spec, index)
+    rng = random.Random(f"{spec.seed}/simulate/{index}")
+    wanted = set(truth.metrics)
+    dt = spec.interval_s
+    steps = int(spec.days * 86400 / dt)
+    start_s = spec.start.timestamp()
+    commissioned_s = datetime.fromisoformat(truth.commissioned_on).replace(tzinfo=UTC).timestamp()
+    eta = math.sqrt(truth.round_trip_efficiency)
+    sign = 1 if truth.battery_power_positive_means == "charge" else -1
+    base_load_kw = truth.max_power_kw * rng.uniform(0.3, 0.8)
+    solar_peak_kw = truth.max_power_kw * rng.uniform(0.5, 1.2)
+    sub_share = rng.uniform(0.2, 0.4)
+    reset_step = int(steps * 0.6) if index == 0 and BATTERY_IMPORT in wanted else None
+
+    gaps: list[tuple[int, int]] = []
+    for _ in range(max(1, int(spec.days / 15))):
+        gap_start = rng.randrange(0, max(1, steps - 1))
+        gaps.append((gap_start, gap_start + int(rng.uniform(600, 3600) / dt)))
+    truth.gaps = [[_iso(start_s + a * dt), _iso(start_s + b * dt)] for a, b in gaps]
+
+    counters = {
+        BATTERY_IMPORT: rng.uniform(1e4, 3e5), BATTERY_EXPORT: rng.uniform(1e4, 3e5),
+        GRID_IMPORT: rng.uniform(1e5, 5e5), GRID_EXPORT: rng.uniform(1e5, 3e5),
+        SUB_IMPORT: rng.uniform(1e5, 3e5), SUB_EXPORT: rng.uniform(1e4, 1e5), SOLAR_EXPORT: rng.uniform(1e4, 1e5),
+    }  # fmt: skip
+    last_reported = dict.fromkeys(counters, -1.0)
+    stored_kwh = truth.usable_capacity_kwh * 0.5
+    mode, target, power_kw = "idle", 50.0, 0.0
+    day_plan: tuple[float, float, float, float, float, float] = (0, 0, 0, 0, 0, 0)
+    current_day = -1
+    cloud = 1.0
+    month_capacity: dict[str, list[float]] = {}
+    last_soc_reported: float | None = None
+
+    with tempfile.TemporaryDirectory(prefix="generate-") as scratch:
+        files = _SeriesFiles(Path(scratch), truth.metrics)
+        add = files.add
+        for step in range(steps):
+            t = start_s + step * dt
+            seconds_of_day = (t + 3600) % 86400  # local time, UTC+1
+            day = int((t + 3600) // 86400)
+            if day != current_day:
+                current_day = day
+                day_plan = (
+                    rng.uniform(9.5, 11.5) * 3600, rng.uniform(75, 100), truth.max_power_kw * rng.uniform(0.3, 0.6),
+                    rng.uniform(17.0, 19.5) * 3600, rng.uniform(5, 45), truth.max_power_kw * rng.uniform(0.3, 0.7),
+                )  # fmt: skip
+                cloud = rng.uniform(0.2, 1.0)
+            capacity = truth.usable_capacity_kwh * (
+                1 - truth.fade_pct_per_year / 100 * (t - commissioned_s) / SECONDS_PER_YEAR
+            )
+            soc = 100 * stored_kwh / capacity
+            charge_at, charge_to, charge_kw, discharge_at, discharge_to, discharge_kw = day_plan
+            if mode == "idle":
+                if charge_at <= seconds_of_day < charge_at + 3600 and soc < charge_to - 1:
+                    mode, target, power_kw = "charge", charge_to, charge_kw
+                elif discharge_at <= seconds_of_day < discharge_at + 3600 and soc > discharge_to + 1:
+                    mode, target, power_kw = "discharge", discharge_to, discharge_kw
+            elif (mode == "charge" and soc >= target) or (mode == "discharge" and soc <= target):
+                mode, power_kw = "idle", 0.0
+            hours = dt / 3600
+            charge_kw = power_kw if mode == "charge" else 0.0
+            discharge_kw = power_kw if mode == "discharge" else 0.0
+            charge_kw = min(charge_kw, max(0.0, (MAX_SOC / 100 * capacity - stored_kwh) / (eta * hours)))
+            discharge_kw = min(discharge_kw, max(0.0, (stored_kwh - MIN_SOC / 100 * capacity) * eta / hours))
+            stored_kwh += (charge_kw * eta - discharge_kw / eta) * hours
+            solar_kw = solar_peak_kw * cloud * max(0.0, math.sin(math.pi * (seconds_of_day / 3600 - 6) / 12))
+            load_kw = base_load_kw * (1 + 0.3 * math.sin(2 * math.pi * seconds_of_day / 86400)) + rng.uniform(-2, 2)
+            grid_kw = load_kw + charge_kw - discharge_kw - solar_kw
+            sub_kw = load_kw * sub_share
+            counters[BATTERY_IMPORT] += charge_kw * hours
+            counters[BATTERY_EXPORT] += discharge_kw * hours
+            counters[GRID_IMPORT] += max(grid_kw, 0.0) * hours
+            counters[GRID_EXPORT] += max(-grid_kw, 0.0) * hours
+            counters[SUB_IMPORT] += sub_kw * hours
+            counters[SOLAR_EXPORT] += solar_kw * hours
+            truth.energy_in_kwh += charge_kw * hours
+            truth.energy_out_kwh += discharge_kw * hours
+            if step == reset_step:
+                counters[BATTERY_IMPORT] = 0.0
+                last_reported[BATTERY_IMPORT] = -1.0
+                truth.counter_reset_at = _iso(t)
+            month = datetime.fromtimestamp(t, UTC).strftime("%Y-%m")
+            month_capacity.setdefault(month, [capacity, capacity])[1] = capacity
+
+            if any(a <= step < b for a, b in gaps):
+                continue
+            ms = int(t * 1000)
+            battery_w = round(sign * (charge_kw - discharge_kw) * 1000 * (1 + rng.uniform(-0.002, 0.002)))
+            soc_now = 100 * stored_kwh / capacity
+            values = {
+                SOC: round(soc_now), BATTERY_POWER: battery_w, GRID_POWER: round(grid_kw * 1000),
+                SUB_POWER: round(sub_kw * 1000), SOLAR_POWER: round(solar_kw * 1000),
+                SETPOINT: round(sign * (charge_kw - discharge_kw) * 1000), SETPOINT_EXTERNAL: 0,
+            }  # fmt: skip
+            for metric in truth.metrics:
+                if metric in counters:
+                    value = round(counters[metric], 2)
+                    if value < last_reported[metric]:
+                        value = last_reported[metric]
+                    if rng.random() < 2e-4 and last_reported[metric] > 0.02:
+                        value = round(last_reported[metric] - 0.01, 2)  # backward jitter of the meter
+                    else:
+                        last_reported[metric] = value
+                    add(metric, f"[{ms},{value:.2f}]")
+                else:
+                    add(metric, f"[{ms},{values[metric]}]")
+            truth.points_written += len(truth.metrics)
+            if SOC in wanted:
+                if last_soc_reported is not None:
+                    truth.soc_abs_change_pct += abs(values[SOC] - last_soc_reported)
+                last_soc_reported = values[SOC]
+        files.join_into(Path(out_dir) / "telemetry" / f"{truth.device_id}.json")
+    truth.monthly_capacity_kwh = {month: round((a + b) / 2, 3) for month, (a, b) in month_capacity.items()}
+    truth.energy_in_kwh = round(truth.energy_in_kwh, 3)
+    truth.energy_out_kwh = round(truth.energy_out_kwh, 3)
+    return truth
+
+
+def _iso(epoch_s: float) -> str:
+    return datetime.fromtimestamp(epoch_s, UTC).isoformat().replace("+00:00", "Z")
+
+
+def generate_fleet(spec: FleetSpec, out_dir: Path, workers: int | None = None,
+                   on_device_done: Callable[[DeviceTruth], None] | None = None) -> list[DeviceTruth]:  # fmt: skip
+    """Write assets/, telemetry/ and ground_truth.json for the fleet into out_dir."""
+    (out_dir / "assets").mkdir(parents=True, exist_ok=True)
+    (out_dir / "telemetry").mkdir(parents=True, exist_ok=True)
+    workers = workers or min(spec.devices, os.cpu_count() or 1)
+    truths: list[DeviceTruth] = []
+    if workers == 1:
+        for index in range(spec.devices):
+            truths.append(_simulate_device(spec, index, str(out_dir)))
+            if on_device_done:
+                on_device_done(truths[-1])
+    else:
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            futures = [pool.submit(_simulate_device, spec, index, str(out_dir)) for index in range(spec.devices)]
+            for future in futures:
+                truths.append(future.result())
+                if on_device_done:
+                    on_device_done(truths[-1])
+    rng = random.Random(f"{spec.seed}/assets")
+    items = [
+        {
+            "deviceId": truth.device_id,
+            "description": truth.description,
+            "state": "Warning" if rng.random() < 0.2 else "Ok",
+        }
+        for truth in truths
+    ]
+    (out_dir / "assets" / "assets.json").write_text(json.dumps({"totalCount": len(items), "items": items}, indent=1))
+    if spec.inject_bad_input:
+        _inject_bad_input(out_dir, truths, spec)
+    ground_truth = {
+        "spec": {**asdict(spec), "start": spec.start.isoformat()},
+        "devices": [asdict(truth) | {"efc_energy": round(truth.efc_energy, 4)} for truth in truths],
+    }
+    (out_dir / "ground_truth.json").write_text(json.dumps(ground_truth, indent=1))
+    return truths
+
+
+def _inject_bad_input(out_dir: Path, truths: list[DeviceTruth], spec: FleetSpec) -> None:
+    """One response of each broken kind, for devices the assets do not list, beside the good fleet."""
+    t0 = int(spec.start.timestamp() * 1000)
+    broken = {
+        "truncated": '{"series": [{"name": "StateOfChargePercentage", "data": [[' + str(t0) + ", 5",
+        "not-json": "<html><body>502 Bad Gateway</body></html>",
+        "empty-series": '{"series": []}',
+        "nan-values": '{"series": [{"name": "BatteryPowerW", "data": [['
+        + str(t0)
+        + ", NaN], ["
+        + str(t0 + 4000)
+        + ", 1]]}]}",
+    }
+    for position, body in enumerate(broken.values()):
+        device_id = uuid.UUID(int=random.Random(f"{spec.seed}/bad/{position}").getrandbits(128), version=4)
+        (out_dir / "telemetry" / f"{device_id}.json").write_text(body)
