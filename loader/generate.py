@@ -49,7 +49,7 @@ ALL_METRICS = [
 SUBMETER_METRICS = {SUB_POWER, SUB_IMPORT, SUB_EXPORT}
 SOLAR_METRICS = {SOLAR_POWER, SOLAR_EXPORT}
 SITES = ["Utrecht", "Heerlen", "Zwolle", "Amersfoort", "Eindhoven", "Groningen", "Almere", "Breda", "Nijmegen",
-         "Enschede", "Haarlem", "Arnhem", "Leiden", "Maastricht", "Delft", "Tilburg", "Deventer", "Alkmaar"]  # fmt: skip
+         "Enschede", "Haarlem", "Arnhem", "Leiden", "Maastricht", "Delft", "Tilburg", "Deventer"]  # fmt: skip
 SECONDS_PER_YEAR = 365.25 * 86400
 MIN_SOC = 2.0
 MAX_SOC = 100.0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from itertools import pairwise
 from pathlib import Path
 
 from loader.generate import BATTERY_EXPORT, BATTERY_IMPORT, BATTERY_POWER, SOC, FleetSpec, generate_fleet
@@ -46,7 +47,7 @@ def test_counters_integrate_battery_power_and_soc_follows_it(tmp_path: Path) -> 
         soc[t + 10_000] - soc[t] for t, value in series[BATTERY_POWER] if sign * value > 20_000 and t + 10_000 in soc
     ]
     assert sum(rising) > 0
-    assert 0 <= min(soc.values()) and max(soc.values()) <= 100
+    assert min(soc.values()) >= 0 and max(soc.values()) <= 100
     # Energy balance: what went in (less losses) minus what came out is what the SoC change stores.
     eta = truth.round_trip_efficiency**0.5
     stored_change = truth.energy_in_kwh * eta - truth.energy_out_kwh / eta
@@ -62,7 +63,7 @@ def test_fleet_has_missing_metrics_a_counter_reset_and_ground_truth(tmp_path: Pa
     reset = truths[0].counter_reset_at
     assert reset is not None
     imports = [value for _, value in series_of(tmp_path, truths[0].device_id)[BATTERY_IMPORT]]
-    assert min(b - a for a, b in zip(imports, imports[1:], strict=False)) < -1000
+    assert min(b - a for a, b in pairwise(imports)) < -1000
     ground_truth = json.loads((tmp_path / "ground_truth.json").read_text())
     assert [device["device_id"] for device in ground_truth["devices"]] == [truth.device_id for truth in truths]
     assets = json.loads((tmp_path / "assets" / "assets.json").read_text())
