@@ -39,6 +39,9 @@ RUN_POINTS = 512
 _POINT = re.compile(_POINT_TEXT)
 _POINT_RUN = re.compile(rf"{_POINT_TEXT}(?:[ \t\n\r]*,[ \t\n\r]*{_POINT_TEXT}){{0,{RUN_POINTS - 1}}}")
 _RUN_TIMESTAMPS = re.compile(r"\[[ \t\n\r]*(-?\d+)")
+# jsonb does not keep whitespace between tokens; dropping it before hashing makes a re-sent response
+# with other formatting hash the same.
+_STRIP_WHITESPACE = str.maketrans("", "", " \t\n\r")
 _NON_FINITE = {"NaN": "NaN", "Infinity": "Infinity", "-Infinity": "-Infinity"}
 
 
@@ -187,7 +190,7 @@ def jsonb_safe(value: Any, raw: str) -> tuple[str, list[str]]:
         notes.append("NaN/Infinity tokens stored as strings")
     if "\\u0000" in raw:
         notes.append("\\u0000 in strings replaced by U+FFFD")
-    return json.dumps(_replace_unstorable(value), ensure_ascii=False), notes
+    return json.dumps(_replace_unstorable(value), ensure_ascii=False, separators=(",", ":")), notes
 
 
 def _contains_non_finite(value: Any) -> bool:
@@ -434,7 +437,7 @@ def _iter_points(text: _Text, builder: _PieceBuilder) -> Iterator[Piece]:
                 break
             first = False
             pos = match.end()
-            if builder.add_run(match.group(0)):
+            if builder.add_run(match.group(0).translate(_STRIP_WHITESPACE)):
                 text.pos = pos
                 yield builder.take("")
         text.pos = pos
@@ -451,5 +454,7 @@ def _iter_points(text: _Text, builder: _PieceBuilder) -> Iterator[Piece]:
                 raise MalformedResponse(f"has a trailing ',' in a data list at character {text.offset}")
         value, raw, notes = text.value()
         first = False
+        if '"' not in raw:
+            raw = raw.translate(_STRIP_WHITESPACE)
         if builder.add(raw, _timestamp_ms(value), notes):
             yield builder.take("")
