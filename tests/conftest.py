@@ -7,11 +7,6 @@ the run instead, so nothing is silently left out there.
 from __future__ import annotations
 
 import os
-import pwd
-import shutil
-import socket
-import subprocess
-import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -23,12 +18,12 @@ import pytest
 from loader.embedded import EmbeddedServer
 from loader.errors import LoaderError
 from loader.settings import ConnectionSettings
+from tests.databases import ClusterUnavailable, free_port, throwaway_postgres
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SAMPLE_DATA = PROJECT_ROOT / "data"
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 BACKEND_UNAVAILABLE = "backend unavailable"
-POSTGRES_BIN_DIRS = [Path("/usr/lib/postgresql") / version / "bin" for version in ("17", "16", "15")]
 
 
 @dataclass(frozen=True)
@@ -71,10 +66,7 @@ class Backend:
                 connection.execute(f'drop schema if exists "{schema}" cascade')
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+_free_port = free_port
 
 
 def _skip_unavailable(reason: str) -> None:
@@ -95,69 +87,11 @@ def embedded_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Embedd
 @pytest.fixture(scope="session")
 def postgres_cluster() -> Iterator[ConnectionSettings]:
     """A throwaway PostgreSQL cluster: initdb in a temporary directory, on a free port."""
-    bin_dir = next((path for path in POSTGRES_BIN_DIRS if (path / "initdb").exists()), None)
-    if bin_dir is None:
-        _skip_unavailable("plain PostgreSQL: initdb not found (apt-get install postgresql)")
-    assert bin_dir is not None
-    base = Path(tempfile.mkdtemp(prefix="pg-cluster-"))
-    run_as: list[str] = []
-    if os.geteuid() == 0:  # initdb refuses to run as root
-        try:
-            account = pwd.getpwnam("postgres")
-        except KeyError:
-            _skip_unavailable("plain PostgreSQL: running as root and there is no 'postgres' user")
-        os.chown(base, account.pw_uid, account.pw_gid)
-        run_as = ["runuser", "-u", "postgres", "--"]
-    data, port = base / "data", _free_port()
-    subprocess.run(
-        [
-            *run_as,
-            str(bin_dir / "initdb"),
-            "-D",
-            str(data),
-            "-U",
-            "postgres",
-            "--auth=trust",
-            "-E",
-            "UTF8",
-            "--locale=C.UTF-8",
-        ],
-        check=True,
-        capture_output=True,
-    )
-    options = f"-p {port} -k {base} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off"
-    subprocess.run(
-        [
-            *run_as,
-            str(bin_dir / "pg_ctl"),
-            "-D",
-            str(data),
-            "-l",
-            str(base / "log"),
-            "-o",
-            options,
-            "-w",
-            "start",
-        ],
-        check=True,
-        capture_output=True,
-    )
     try:
-        yield ConnectionSettings(
-            host="127.0.0.1",
-            port=port,
-            dbname="postgres",
-            user="postgres",
-            password="",
-            sslmode="disable",
-            target="postgres",
-        )
-    finally:
-        subprocess.run(
-            [*run_as, str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
-            capture_output=True,
-        )
-        shutil.rmtree(base, ignore_errors=True)
+        with throwaway_postgres(("fsync=off", "synchronous_commit=off", "full_page_writes=off")) as settings:
+            yield settings
+    except ClusterUnavailable as exc:
+        _skip_unavailable(f"plain PostgreSQL: {exc}")
 
 
 _database_counter = iter(range(1, 1_000_000))

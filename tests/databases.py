@@ -1,0 +1,60 @@
+"""Throwaway database servers for tests and benchmarks."""
+
+from __future__ import annotations
+
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from loader.settings import ConnectionSettings
+
+POSTGRES_BIN_DIRS = [Path("/usr/lib/postgresql") / version / "bin" for version in ("17", "16", "15")]
+
+
+class ClusterUnavailable(Exception):
+    """No PostgreSQL server binaries, or no way to run them here."""
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@contextmanager
+def throwaway_postgres(settings: tuple[str, ...] = ()) -> Iterator[ConnectionSettings]:
+    """A PostgreSQL cluster made with initdb in a temporary directory, on a free port, removed after.
+
+    `settings` are extra `-c name=value` server settings.
+    """
+    bin_dir = next((path for path in POSTGRES_BIN_DIRS if (path / "initdb").exists()), None)
+    if bin_dir is None:
+        raise ClusterUnavailable("initdb not found (apt-get install postgresql)")
+    base = Path(tempfile.mkdtemp(prefix="pg-cluster-"))
+    run_as: list[str] = []
+    if os.geteuid() == 0:  # initdb refuses to run as root
+        try:
+            account = pwd.getpwnam("postgres")
+        except KeyError:
+            raise ClusterUnavailable("running as root and there is no 'postgres' user") from None
+        os.chown(base, account.pw_uid, account.pw_gid)
+        run_as = ["runuser", "-u", "postgres", "--"]
+    data, port = base / "data", free_port()
+    subprocess.run([*run_as, str(bin_dir / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust",
+                    "-E", "UTF8", "--locale=C.UTF-8"], check=True, capture_output=True)  # fmt: skip
+    options = " ".join([f"-p {port} -k {base} -c listen_addresses=127.0.0.1", *(f"-c {item}" for item in settings)])
+    subprocess.run([*run_as, str(bin_dir / "pg_ctl"), "-D", str(data), "-l", str(base / "log"), "-o", options,
+                    "-w", "start"], check=True, capture_output=True)  # fmt: skip
+    try:
+        yield ConnectionSettings(host="127.0.0.1", port=port, dbname="postgres", user="postgres", password="",
+                                 sslmode="disable", target="postgres")  # fmt: skip
+    finally:
+        subprocess.run([*run_as, str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
+                       capture_output=True)  # fmt: skip
+        shutil.rmtree(base, ignore_errors=True)
