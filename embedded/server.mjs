@@ -28,6 +28,13 @@ await db.exec("create extension if not exists timescaledb;");
 // Touching TimescaleDB's catalog in-process before clients connect avoids a dropped connection on
 // the first client query against a continuous aggregate after a restart (see docs/embedded-db.md).
 await db.query("select count(*) from timescaledb_information.continuous_aggregates");
+// TimescaleDB's TSL module (compression, policies, continuous aggregate refresh) is loaded on demand
+// by a native server; in WebAssembly it must be loaded by hand, once, into the shared session, after
+// the main TimescaleDB library (loaded by the query above).
+const { rows } = await db.query("select extversion, _timescaledb_functions.tsl_loaded() as loaded from pg_extension where extname = 'timescaledb'");
+if (!rows[0].loaded) {
+  await db.exec(`load '$libdir/timescaledb-tsl-${rows[0].extversion}'`);
+}
 
 // All clients share ONE backend session; pglite-socket queues their queries and keeps each client's
 // open transaction together. More than one client is needed (dbt plus the loader plus psql).

@@ -5,10 +5,16 @@
         unique_key=['device_id', 'metric_name', 'recorded_at'],
         on_schema_change='fail',
         indexes=[{'columns': ['device_id', 'metric_name', 'recorded_at'], 'unique': True}],
+        main_dimension='recorded_at',
+        chunk_time_interval=var('telemetry_chunk_interval'),
+        compression={
+            'after': var('telemetry_compress_after'),
+            'segmentby': ['device_id', 'metric_name'],
+            'orderby': 'recorded_at',
+        },
+        retention_policy=({'drop_after': var('telemetry_retention')} if var('telemetry_retention') else none),
         pre_hook="{{ refuse_full_refresh_of_history() }}",
-        post_hook=[
-            "{{ make_hypertable(this, 'recorded_at', var('telemetry_chunk_interval')) }}",
-        ],
+        post_hook="{{ timescaledb_hypertable(this) }}",
     )
 }}
 

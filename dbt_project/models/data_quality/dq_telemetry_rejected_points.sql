@@ -10,7 +10,8 @@
 
 {#-
     Points that could not go into battery_telemetry, with the reason, so nothing is dropped silently.
-    Built after battery_telemetry (see depends_on at the end) because its post-hook closes the batch.
+    Built after the other models that read the batch (see depends_on at the end), because its
+    post-hook closes the batch.
 -#}
 
 with
@@ -43,3 +44,4 @@ final as (
 select * from final
 
 -- depends_on: {{ ref('battery_telemetry') }}
+-- depends_on: {{ ref('int_telemetry_counter_deltas') }}

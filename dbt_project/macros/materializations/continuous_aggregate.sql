@@ -1,0 +1,70 @@
+{% materialization continuous_aggregate, adapter='postgres' %}
+    {#-
+        A TimescaleDB continuous aggregate, created once and kept across runs (a normal run never drops
+        it); each run re-applies its settings and refresh policy, and refreshes it so late data shows.
+        On plain PostgreSQL it is a materialized view, created once and refreshed each run.
+        Config (names as dbt-timescaledb's):
+          materialized_only  false (default) = real-time aggregation on
+          refresh_policy     {'start_offset': '3 days', 'end_offset': '1 hour', 'schedule_interval': '1 hour'}
+          refresh_on_run     true (default): refresh on every dbt run, not only by the policy's job
+        A changed model SQL takes effect only with --full-refresh (which drops and re-creates it).
+    -#}
+    {%- set existing_relation = load_cached_relation(this) -%}
+    {%- set target_relation = this.incorporate(type='materialized_view') -%}
+    {%- set rebuild = existing_relation is none or should_full_refresh() -%}
+    {%- set timescaledb = is_timescaledb() -%}
+    {%- set materialized_only = config.get('materialized_only', false) -%}
+    {%- set refresh_policy = config.get('refresh_policy') -%}
+
+    {%- if timescaledb and not target.autocommit -%}
+        {{ exceptions.raise_compiler_error(
+            "Continuous aggregate " ~ this ~ " needs `autocommit: true` in the dbt profile: "
+            ~ "refresh_continuous_aggregate cannot run inside a transaction block.") }}
+    {%- endif -%}
+
+    {{ run_hooks(pre_hooks, inside_transaction=False) }}
+
+    {%- if existing_relation is not none and should_full_refresh() %}
+        {% call statement('drop_existing') -%}
+            drop {{ 'materialized view' if existing_relation.type == 'materialized_view' else existing_relation.type }}
+                if exists {{ existing_relation }} cascade
+        {%- endcall %}
+    {%- endif %}
+
+    {%- if timescaledb %}
+        {% call statement('main') -%}
+            {%- if rebuild %}
+                create materialized view {{ target_relation }}
+                with (timescaledb.continuous, timescaledb.materialized_only = {{ materialized_only }})
+                as {{ sql }}
+                with no data
+            {%- else %}
+                alter materialized view {{ target_relation }}
+                set (timescaledb.materialized_only = {{ materialized_only }})
+            {%- endif %}
+        {%- endcall %}
+        {%- if refresh_policy %}
+            {% call statement('refresh_policy') -%}
+                {{ continuous_aggregate_refresh_policy(target_relation, refresh_policy) }}
+            {%- endcall %}
+        {%- endif %}
+        {%- if rebuild or config.get('refresh_on_run', true) %}
+            {% call statement('refresh') -%}
+                call refresh_continuous_aggregate('{{ target_relation }}', null, null)
+            {%- endcall %}
+        {%- endif %}
+    {%- else %}
+        {% call statement('main') -%}
+            {%- if rebuild %}
+                create materialized view {{ target_relation }} as {{ sql }}
+            {%- else %}
+                refresh materialized view {{ target_relation }}
+            {%- endif %}
+        {%- endcall %}
+    {%- endif %}
+
+    {{ run_hooks(post_hooks, inside_transaction=False) }}
+    {#- TimescaleDB presents a continuous aggregate as a view in the catalog: comment on it as one. -#}
+    {% do persist_docs(target_relation.incorporate(type='view') if timescaledb else target_relation, model) %}
+    {{ return({'relations': [target_relation]}) }}
+{% endmaterialization %}

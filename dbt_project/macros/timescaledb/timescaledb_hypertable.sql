@@ -1,0 +1,78 @@
+{% macro timescaledb_hypertable(relation) -%}
+    {#-
+        Post-hook for an incremental model that should be a hypertable. Reads the model's config, named
+        as dbt-timescaledb names them so a later switch to that adapter stays cheap:
+          main_dimension       time column (required)
+          chunk_time_interval  e.g. '7 days'
+          compression          {'after': '7 days', 'segmentby': [...], 'orderby': 'recorded_at'} or none
+          retention_policy     {'drop_after': '2 years'} or none (none removes an existing policy)
+        Every statement is idempotent and only changes what differs, so it runs on every build.
+        On plain PostgreSQL it does nothing.
+    -#}
+    {%- if not is_timescaledb() -%}
+        select 'plain PostgreSQL: {{ relation }} stays a regular table' as timescaledb_hypertable
+    {%- else -%}
+        {%- set time_column = config.get('main_dimension') -%}
+        {%- if not time_column -%}
+            {{ exceptions.raise_compiler_error("timescaledb_hypertable needs config main_dimension on " ~ relation) }}
+        {%- endif -%}
+        {%- set chunk_interval = config.get('chunk_time_interval', '7 days') -%}
+        {%- set compression = config.get('compression') -%}
+        {%- set retention = config.get('retention_policy') -%}
+        {%- set schema_name = relation.schema -%}
+        {%- set table_name = relation.identifier -%}
+        select create_hypertable(
+            '{{ relation }}'::regclass,
+            by_range('{{ time_column }}', interval '{{ chunk_interval }}'),
+            if_not_exists => true,
+            migrate_data => true
+        );
+        select set_chunk_time_interval('{{ relation }}'::regclass, interval '{{ chunk_interval }}');
+        {%- if compression %}
+            {%- set segmentby = compression.get('segmentby', []) | join(',') -%}
+            {%- set orderby = compression.get('orderby', time_column) %}
+            do $$
+            begin
+                if not exists (
+                    select 1 from timescaledb_information.hypertable_compression_settings
+                    where hypertable = '{{ relation }}'::regclass
+                        and coalesce(segmentby, '') = '{{ segmentby }}'
+                        and orderby = '{{ orderby }}'
+                ) then
+                    alter table {{ relation }} set (
+                        timescaledb.compress,
+                        timescaledb.compress_segmentby = '{{ segmentby }}',
+                        timescaledb.compress_orderby = '{{ orderby }}'
+                    );
+                end if;
+                if not exists (
+                    select 1 from timescaledb_information.jobs
+                    where proc_name = 'policy_compression'
+                        and hypertable_schema = '{{ schema_name }}' and hypertable_name = '{{ table_name }}'
+                        and (config ->> 'compress_after')::interval = interval '{{ compression["after"] }}'
+                ) then
+                    perform remove_compression_policy('{{ relation }}'::regclass, if_exists => true);
+                    perform add_compression_policy('{{ relation }}'::regclass, interval '{{ compression["after"] }}');
+                end if;
+            end
+            $$;
+        {%- endif %}
+        do $$
+        begin
+        {%- if retention %}
+            if not exists (
+                select 1 from timescaledb_information.jobs
+                where proc_name = 'policy_retention'
+                    and hypertable_schema = '{{ schema_name }}' and hypertable_name = '{{ table_name }}'
+                    and (config ->> 'drop_after')::interval = interval '{{ retention["drop_after"] }}'
+            ) then
+                perform remove_retention_policy('{{ relation }}'::regclass, if_exists => true);
+                perform add_retention_policy('{{ relation }}'::regclass, interval '{{ retention["drop_after"] }}');
+            end if;
+        {%- else %}
+            perform remove_retention_policy('{{ relation }}'::regclass, if_exists => true);
+        {%- endif %}
+        end
+        $$
+    {%- endif -%}
+{%- endmacro %}

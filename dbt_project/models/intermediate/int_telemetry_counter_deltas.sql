@@ -1,0 +1,111 @@
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='upsert',
+        unique_key=['device_id', 'metric_name', 'recorded_at'],
+        on_schema_change='fail',
+        indexes=[{'columns': ['device_id', 'metric_name', 'recorded_at'], 'unique': True}],
+        main_dimension='recorded_at',
+        chunk_time_interval=var('telemetry_chunk_interval'),
+        pre_hook="{{ refuse_full_refresh_of_history() }}",
+        post_hook="{{ timescaledb_hypertable(this) }}",
+    )
+}}
+
+{#-
+    Per reading of a cumulative energy counter (metrics whose name contains 'Kwh'): the energy counted
+    since the previous reading, with jitter and resets handled by the counter_delta macro. Deltas need
+    the previous reading (window functions), which continuous aggregates cannot do; the daily energy
+    aggregate sums these. Incremental: for every series this run's batch touched, deltas are recomputed
+    from the reading before the earliest new one, so late and out-of-order readings are handled too.
+-#}
+
+with
+
+{% if is_incremental() %}
+    changed_series as (
+        select
+            device_id,
+            metric_name,
+            min(recorded_at) as changed_from
+        from {{ ref('stg_raw__telemetry_points') }}
+        where invalid_reason is null and metric_name ilike '%kwh%'
+        group by device_id, metric_name
+    ),
+
+    series_windows as (
+        select
+            changed_series.device_id,
+            changed_series.metric_name,
+            changed_series.changed_from,
+            coalesce(previous_reading.recorded_at, changed_series.changed_from) as window_start
+        from changed_series
+        left join lateral (
+            select telemetry.recorded_at
+            from {{ ref('battery_telemetry') }} as telemetry
+            where
+                telemetry.device_id = changed_series.device_id
+                and telemetry.metric_name = changed_series.metric_name
+                and telemetry.recorded_at < changed_series.changed_from
+            order by telemetry.recorded_at desc
+            limit 1
+        ) as previous_reading on true
+    ),
+
+    readings as (
+        select
+            telemetry.recorded_at,
+            telemetry.device_id,
+            telemetry.metric_name,
+            telemetry.value,
+            series_windows.changed_from
+        from {{ ref('battery_telemetry') }} as telemetry
+        inner join series_windows
+            on
+                telemetry.device_id = series_windows.device_id
+                and telemetry.metric_name = series_windows.metric_name
+                and telemetry.recorded_at >= series_windows.window_start
+    ),
+{% else %}
+    readings as (
+        select
+            recorded_at,
+            device_id,
+            metric_name,
+            value,
+            '-infinity'::timestamptz as changed_from
+        from {{ ref('battery_telemetry') }}
+        where metric_name ilike '%kwh%'
+    ),
+{% endif %}
+
+with_previous as (
+    select
+        recorded_at,
+        device_id,
+        metric_name,
+        value,
+        changed_from,
+        lag(value) over series_in_time as previous_value,
+        lag(recorded_at) over series_in_time as previous_recorded_at
+    from readings
+    window series_in_time as (partition by device_id, metric_name order by recorded_at)
+),
+
+final as (
+    select
+        recorded_at,
+        device_id,
+        metric_name,
+        value as reading_kwh,
+        previous_recorded_at,
+        extract(epoch from recorded_at - previous_recorded_at) as seconds_since_previous,
+        {{ counter_delta('previous_value', 'value', var('counter_jitter_tolerance_kwh')) }} as delta_kwh,
+        coalesce(previous_value - value > {{ var('counter_jitter_tolerance_kwh') }}, false) as is_reset
+    from with_previous
+    where recorded_at >= changed_from
+)
+
+select * from final
+
+-- depends_on: {{ ref('stg_raw__telemetry_points') }}
