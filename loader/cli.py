@@ -17,7 +17,7 @@ from loader.embedded import EmbeddedServer
 from loader.errors import LoaderError
 from loader.generate import FleetSpec, generate_fleet
 from loader.landing import LoadOptions, LoadSummary, Progress, run_load
-from loader.reports import database_summary, recent_loads
+from loader.reports import database_summary, low_soc_devices, recent_loads
 from loader.schema import DEFAULT_RAW_SCHEMA
 from loader.settings import PROJECT_ROOT, ConnectionSettings, resolve_connection
 from loader.sources import HttpSettings, open_source
@@ -253,6 +253,33 @@ def summary(database_url: str | None, target: str | None, profiles_dir: str | No
     click.echo(f"Database {settings.display}:")
     for row in database_summary(settings):
         click.echo(f"  {row['schema']}.{row['name']:32} {row['kind']:22} {row['rows']:>12} rows")
+
+
+@cli.command("check-soc")
+@click.option("--schema", metavar="NAME", help="Schema of the dbt models (default: the dbt target's schema).")
+@click.option("--json", "as_json", is_flag=True, help="Print the low devices as JSON.")
+@connection_options
+def check_soc(
+    schema: str | None, as_json: bool, database_url: str | None, target: str | None, profiles_dir: str | None
+) -> None:
+    """Exit 4 if any device's latest state of charge is below the threshold, else 0 (for cron).
+
+    Runs the same query an alerting system runs: `select * from <schema>.alert_low_soc` (threshold and
+    recency are the dbt vars low_soc_threshold_pct and low_soc_max_age). Prints one line per low device.
+    """
+    settings = _settings(database_url, target, profiles_dir)
+    devices = low_soc_devices(settings, schema)
+    if as_json:
+        click.echo(json.dumps(devices, indent=2, default=str))
+    elif not devices:
+        click.echo("No device is below the state-of-charge threshold.")
+    for device in [] if as_json else devices:
+        click.echo(
+            f"LOW SOC {device['soc_pct']:g} % < {device['threshold_pct']} %: {device['device_name']} "
+            f"({device['device_id']}) at {device['reading_at']:%Y-%m-%d %H:%M:%S%z}"
+        )
+    if devices:
+        sys.exit(exit_codes.ALERT_FIRING)
 
 
 @cli.command()

@@ -7,6 +7,7 @@ from typing import Any
 from psycopg import sql
 from psycopg.rows import dict_row
 
+from loader.errors import LoaderError
 from loader.landing import connect
 from loader.settings import ConnectionSettings
 
@@ -68,3 +69,18 @@ def database_summary(settings: ConnectionSettings) -> list[dict[str, Any]]:
             ).fetchone()
             summary.append({"schema": schema, "name": name, "kind": kind, "rows": count[0] if count else 0})
         return summary
+
+
+def low_soc_devices(settings: ConnectionSettings, schema: str | None = None) -> list[dict[str, Any]]:
+    """Rows of the dbt model alert_low_soc: devices whose latest, recent SoC is below the threshold."""
+    view = f"{schema or settings.schema}.alert_low_soc"
+    with connect(settings) as connection:
+        exists = connection.execute("select to_regclass(%s) is not null", [view]).fetchone()
+        if not exists or not exists[0]:
+            raise LoaderError(f"The alert view {view} does not exist yet: run `dbt build` first.")
+        cursor = connection.cursor(row_factory=dict_row)
+        return cursor.execute(
+            sql.SQL(
+                "select device_id, device_name, soc_pct, reading_at, threshold_pct from {} order by soc_pct"
+            ).format(sql.Identifier(*view.split(".")))
+        ).fetchall()

@@ -34,6 +34,7 @@ class ConnectionSettings:
     password: str
     sslmode: str = "prefer"
     target: str | None = None
+    schema: str = "analytics"
     profiles_path: Path | None = None
 
     @property
@@ -127,6 +128,7 @@ def resolve_connection(
             password=str(output.get("password") or output.get("pass") or ""),
             sslmode=str(output.get("sslmode", "prefer")),
             target=name,
+            schema=str(output.get("schema", "analytics")),
             profiles_path=path,
         )
     except (TypeError, ValueError) as exc:

@@ -112,23 +112,25 @@ def _fresh_postgres_database(cluster: ConnectionSettings) -> ConnectionSettings:
     )
 
 
+def _embedded_backend(server: EmbeddedServer) -> Backend:
+    settings = ConnectionSettings(host=server.host, port=server.port, dbname="template1", user="postgres",
+                                  password="postgres", sslmode="disable", target="embedded")  # fmt: skip
+    chosen = Backend("timescaledb", settings)
+    chosen.wipe()
+    return chosen
+
+
+@pytest.fixture
+def timescaledb_backend(embedded_server: EmbeddedServer) -> Backend:
+    """The embedded TimescaleDB, wiped clean."""
+    return _embedded_backend(embedded_server)
+
+
 @pytest.fixture(params=["timescaledb", "postgres"])
 def backend(request: pytest.FixtureRequest) -> Backend:
     """Each test using this runs once per backend, on a clean database."""
     if request.param == "timescaledb":
-        server: EmbeddedServer = request.getfixturevalue("embedded_server")
-        settings = ConnectionSettings(
-            host=server.host,
-            port=server.port,
-            dbname="template1",
-            user="postgres",
-            password="postgres",
-            sslmode="disable",
-            target="embedded",
-        )
-        chosen = Backend("timescaledb", settings)
-        chosen.wipe()
-        return chosen
+        return _embedded_backend(request.getfixturevalue("embedded_server"))
     cluster: ConnectionSettings = request.getfixturevalue("postgres_cluster")
     return Backend("postgres", _fresh_postgres_database(cluster))
 
