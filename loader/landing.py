@@ -206,7 +206,8 @@ class _Sink:
             self._q(
                 "insert into {schema}.telemetry_pieces (load_id, source_uri, device_id, metric_name,"
                 " series_index, chunk_index, point_count, first_recorded_ms, last_recorded_ms,"
-                " content_hash, payload) values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s::jsonb)"
+                " is_plain_numeric, content_hash, payload)"
+                " values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s::jsonb)"
                 " on conflict (content_hash) do nothing returning piece_id"
             ),
             [
@@ -219,6 +220,7 @@ class _Sink:
                 piece.point_count,
                 piece.first_ms,
                 piece.last_ms,
+                piece.is_plain_numeric,
                 content_hash,
                 piece.payload_json,
             ],

@@ -31,10 +31,12 @@ DEFAULT_MAX_PIECE_CHARS = 8 << 20
 MAX_VALUE_CHARS = 64 << 20
 
 _WS = re.compile(r"[ \t\n\r]*")
-_NUMBER = r"-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?"
-# The common point, [integer timestamp, number | null | true | false], matched one at a time or in runs
-# of up to RUN_POINTS by one regex call (no string values, so every '[' in a run starts a point).
-_POINT_TEXT = rf"\[[ \t\n\r]*-?\d+[ \t\n\r]*,[ \t\n\r]*(?:{_NUMBER}|null|true|false)[ \t\n\r]*\]"
+# A plain decimal: no exponent and at most 300 integer digits, so it always fits a double precision.
+_PLAIN_NUMBER = r"-?(?:0|[1-9]\d{0,299})(?:\.\d+)?"
+# The common point, [integer timestamp, plain decimal], matched one at a time or in runs of up to
+# RUN_POINTS by one regex call (no strings, so every '[' in a run starts a point). Everything else
+# (null, strings, exponents, other shapes) takes the slow path and marks its piece as not plain.
+_POINT_TEXT = rf"\[[ \t\n\r]*-?\d{{1,18}}[ \t\n\r]*,[ \t\n\r]*{_PLAIN_NUMBER}[ \t\n\r]*\]"
 RUN_POINTS = 512
 _POINT = re.compile(_POINT_TEXT)
 _POINT_RUN = re.compile(rf"{_POINT_TEXT}(?:[ \t\n\r]*,[ \t\n\r]*{_POINT_TEXT}){{0,{RUN_POINTS - 1}}}")
@@ -73,6 +75,8 @@ class Piece:
     first_ms: int | None
     last_ms: int | None
     sanitized: list[str] = field(default_factory=list)
+    # Every point is [integer, plain decimal]: dbt may cast the whole piece without judging each point.
+    is_plain_numeric: bool = False
 
     @property
     def payload_json(self) -> str:
@@ -238,9 +242,11 @@ class _PieceBuilder:
         self.min_ms: int | None = None
         self.max_ms: int | None = None
         self.sanitized: list[str] = []
+        self.plain = True
 
     def add(self, text: str, timestamp_ms: int | None, notes: list[str]) -> bool:
-        """Add one point; True when the piece is full."""
+        """Add one point that is not a plain numeric pair; True when the piece is full."""
+        self.plain = False
         self.points.append(text)
         self.chars += len(text) + 1
         if timestamp_ms is not None:
@@ -284,6 +290,7 @@ class _PieceBuilder:
             first_ms=self.min_ms,
             last_ms=self.max_ms,
             sanitized=self.sanitized,
+            is_plain_numeric=self.plain,
         )
         self.chunk_index += 1
         self.reset()
@@ -456,5 +463,7 @@ def _iter_points(text: _Text, builder: _PieceBuilder) -> Iterator[Piece]:
         first = False
         if '"' not in raw:
             raw = raw.translate(_STRIP_WHITESPACE)
-        if builder.add(raw, _timestamp_ms(value), notes):
+        # A plain point lands here too when it straddles the end of the buffered window.
+        full = builder.add_run(raw) if _POINT.fullmatch(raw) else builder.add(raw, _timestamp_ms(value), notes)
+        if full:
             yield builder.take("")

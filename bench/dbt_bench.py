@@ -1,0 +1,130 @@
+"""dbt build benchmark: points/s of a first build and of an incremental build adding one day, on plain
+PostgreSQL (throwaway cluster, default settings) and on the embedded TimescaleDB, next to a binary COPY
+of the same points into the same table (plain PostgreSQL only: COPY crashes the embedded server).
+
+    .venv/bin/python -m bench.dbt_bench [--devices 10 --days 30 --interval 30] [--only postgres|embedded]
+
+Prints one line per measurement; timings of battery_telemetry come from dbt's run_results.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import psycopg
+
+from bench.loader_bench import OUT, land
+from loader.embedded import EmbeddedServer
+from loader.generate import FleetSpec, generate_fleet
+from loader.settings import ConnectionSettings
+from tests.databases import free_port, throwaway_postgres
+from tests.helpers import run_dbt
+
+DAY_MS = 86_400_000
+
+
+def split_fleet(devices: int, days: int, interval: float) -> tuple[Path, Path, int]:
+    """A fleet of days + 1 days, split into the first `days` and the last day. Returns both and the points."""
+    whole = OUT / f"dbt-fleet-{devices}x{days + 1}d-{interval:g}s"
+    history, last_day = whole.with_name(whole.name + "-history"), whole.with_name(whole.name + "-last-day")
+    if not (last_day / "assets").exists():
+        start = datetime(2025, 1, 1, tzinfo=UTC)
+        generate_fleet(FleetSpec(devices=devices, days=days + 1, interval_s=interval, seed=2, start=start), whole)
+        cut = int((start + timedelta(days=days)).timestamp() * 1000)
+        for part in (history, last_day):
+            (part / "telemetry").mkdir(parents=True, exist_ok=True)
+            (part / "assets").mkdir(exist_ok=True)
+            (part / "assets" / "assets.json").write_bytes((whole / "assets" / "assets.json").read_bytes())
+        for path in (whole / "telemetry").glob("*.json"):
+            body = json.loads(path.read_text())
+            for part, keep in ((history, lambda ms: ms < cut), (last_day, lambda ms: ms >= cut)):
+                series = [{"name": s["name"], "data": [p for p in s["data"] if keep(p[0])]} for s in body["series"]]
+                (part / "telemetry" / path.name).write_text(json.dumps({"series": series}))
+    points = sum(len(s["data"]) for path in (history / "telemetry").glob("*.json")
+                 for s in json.loads(path.read_text())["series"])  # fmt: skip
+    return history, last_day, points
+
+
+def build(settings: ConnectionSettings, work: Path, label: str, points: int) -> float:
+    started = time.monotonic()
+    run_dbt(settings, work, "build")
+    wall = time.monotonic() - started
+    results = json.loads((work / "target" / "run_results.json").read_text())["results"]
+    model_s = next(r["execution_time"] for r in results if r["unique_id"] == "model.battery_telemetry.battery_telemetry")
+    print(f"{label}: dbt build {wall:.1f} s ({points / wall / 1000:.0f} k points/s); battery_telemetry model "
+          f"{model_s:.1f} s ({points / model_s / 1000:.0f} k points/s)")
+    return model_s
+
+
+def copy_ceiling(settings: ConnectionSettings, points: int) -> None:
+    """Binary COPY of battery_telemetry's rows into an empty copy of the table (same key and index)."""
+    with psycopg.connect(settings.conninfo, autocommit=True) as connection:
+        rows = connection.execute("select recorded_at, device_id, metric_name, value from analytics.battery_telemetry"
+                                  " order by device_id, metric_name, recorded_at").fetchall()  # fmt: skip
+        connection.execute("create table analytics.copy_ceiling (like analytics.battery_telemetry including all)")
+        connection.execute("create unique index on analytics.copy_ceiling (device_id, metric_name, recorded_at)")
+        started = time.monotonic()
+        with connection.cursor() as cursor, cursor.copy(
+            "copy analytics.copy_ceiling (recorded_at, device_id, metric_name, value) from stdin (format binary)"
+        ) as copy:
+            copy.set_types(["timestamptz", "uuid", "text", "float8"])
+            for row in rows:
+                copy.write_row(row)
+        wall = time.monotonic() - started
+    print(f"binary COPY ceiling (plain PostgreSQL, same rows, same unique index): {wall:.1f} s "
+          f"({len(rows) / wall / 1000:.0f} k rows/s)")
+
+
+def run_backend(name: str, settings_factory, history: Path, last_day: Path, points: int, day_points: int) -> None:  # type: ignore[no-untyped-def]
+    with settings_factory() as settings, tempfile.TemporaryDirectory() as work:
+        land(settings, history, f"{name}: loader load, history")
+        first = build(settings, Path(work), f"{name}: first build, {points} points", points)
+        land(settings, last_day, f"{name}: loader load, one more day")
+        incremental = build(settings, Path(work), f"{name}: incremental build, +{day_points} points", day_points)
+        if name == "plain PostgreSQL 15":
+            copy_ceiling(settings, points)
+    with settings_factory() as settings, tempfile.TemporaryDirectory() as work:
+        land(settings, last_day, f"{name}: loader load, the one day alone")
+        alone = build(settings, Path(work), f"{name}: first build of that day alone", day_points)
+    print(f"{name}: incremental / first-build-of-the-day-alone (battery_telemetry model) = {incremental / alone:.2f}; "
+          f"first build model time {first:.1f} s")
+
+
+class _Embedded:
+    def __enter__(self) -> ConnectionSettings:
+        self.folder = tempfile.TemporaryDirectory()
+        self.server = EmbeddedServer(Path(self.folder.name), free_port())
+        self.server.start()
+        return ConnectionSettings(host=self.server.host, port=self.server.port, dbname="template1",
+                                  user="postgres", password="postgres", sslmode="disable")  # fmt: skip
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.stop()
+        self.folder.cleanup()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--devices", type=int, default=10)
+    parser.add_argument("--days", type=int, default=30)
+    parser.add_argument("--interval", type=float, default=30)
+    parser.add_argument("--only", choices=["postgres", "embedded"])
+    args = parser.parse_args()
+    OUT.mkdir(parents=True, exist_ok=True)
+    history, last_day, points = split_fleet(args.devices, args.days, args.interval)
+    day_points = sum(len(s["data"]) for path in (last_day / "telemetry").glob("*.json")
+                     for s in json.loads(path.read_text())["series"])  # fmt: skip
+    print(f"fleet: {args.devices} devices, {args.days} days + 1 at {args.interval:g} s: {points} + {day_points} points")
+    if args.only in (None, "postgres"):
+        run_backend("plain PostgreSQL 15", throwaway_postgres, history, last_day, points, day_points)
+    if args.only in (None, "embedded"):
+        run_backend("embedded TimescaleDB", _Embedded, history, last_day, points, day_points)
+
+
+if __name__ == "__main__":
+    main()
