@@ -55,9 +55,12 @@ def build(settings: ConnectionSettings, work: Path, label: str, points: int) -> 
     run_dbt(settings, work, "build")
     wall = time.monotonic() - started
     results = json.loads((work / "target" / "run_results.json").read_text())["results"]
-    model_s = next(r["execution_time"] for r in results if r["unique_id"] == "model.battery_telemetry.battery_telemetry")
-    print(f"{label}: dbt build {wall:.1f} s ({points / wall / 1000:.0f} k points/s); battery_telemetry model "
-          f"{model_s:.1f} s ({points / model_s / 1000:.0f} k points/s)")
+    model = "model.battery_telemetry.battery_telemetry"
+    model_s = next(result["execution_time"] for result in results if result["unique_id"] == model)
+    print(
+        f"{label}: dbt build {wall:.1f} s ({points / wall / 1000:.0f} k points/s); battery_telemetry model "
+        f"{model_s:.1f} s ({points / model_s / 1000:.0f} k points/s)"
+    )
     return model_s
 
 
@@ -69,15 +72,20 @@ def copy_ceiling(settings: ConnectionSettings, points: int) -> None:
         connection.execute("create table analytics.copy_ceiling (like analytics.battery_telemetry including all)")
         connection.execute("create unique index on analytics.copy_ceiling (device_id, metric_name, recorded_at)")
         started = time.monotonic()
-        with connection.cursor() as cursor, cursor.copy(
-            "copy analytics.copy_ceiling (recorded_at, device_id, metric_name, value) from stdin (format binary)"
-        ) as copy:
+        with (
+            connection.cursor() as cursor,
+            cursor.copy(
+                "copy analytics.copy_ceiling (recorded_at, device_id, metric_name, value) from stdin (format binary)"
+            ) as copy,
+        ):
             copy.set_types(["timestamptz", "uuid", "text", "float8"])
             for row in rows:
                 copy.write_row(row)
         wall = time.monotonic() - started
-    print(f"binary COPY ceiling (plain PostgreSQL, same rows, same unique index): {wall:.1f} s "
-          f"({len(rows) / wall / 1000:.0f} k rows/s)")
+    print(
+        f"binary COPY ceiling (plain PostgreSQL, same rows, same unique index): {wall:.1f} s "
+        f"({len(rows) / wall / 1000:.0f} k rows/s)"
+    )
 
 
 def run_backend(name: str, settings_factory, history: Path, last_day: Path, points: int, day_points: int) -> None:  # type: ignore[no-untyped-def]
@@ -91,8 +99,10 @@ def run_backend(name: str, settings_factory, history: Path, last_day: Path, poin
     with settings_factory() as settings, tempfile.TemporaryDirectory() as work:
         land(settings, last_day, f"{name}: loader load, the one day alone")
         alone = build(settings, Path(work), f"{name}: first build of that day alone", day_points)
-    print(f"{name}: incremental / first-build-of-the-day-alone (battery_telemetry model) = {incremental / alone:.2f}; "
-          f"first build model time {first:.1f} s")
+    print(
+        f"{name}: incremental / first-build-of-the-day-alone (battery_telemetry model) = {incremental / alone:.2f}; "
+        f"first build model time {first:.1f} s"
+    )
 
 
 class _Embedded:

@@ -19,8 +19,6 @@
         {%- set chunk_interval = config.get('chunk_time_interval', '7 days') -%}
         {%- set compression = config.get('compression') -%}
         {%- set retention = config.get('retention_policy') -%}
-        {%- set schema_name = relation.schema -%}
-        {%- set table_name = relation.identifier -%}
         select create_hypertable(
             '{{ relation }}'::regclass,
             by_range('{{ time_column }}', interval '{{ chunk_interval }}'),
@@ -45,30 +43,14 @@
                         timescaledb.compress_orderby = '{{ orderby }}'
                     );
                 end if;
-                if not exists (
-                    select 1 from timescaledb_information.jobs
-                    where proc_name = 'policy_compression'
-                        and hypertable_schema = '{{ schema_name }}' and hypertable_name = '{{ table_name }}'
-                        and (config ->> 'compress_after')::interval = interval '{{ compression["after"] }}'
-                ) then
-                    perform remove_compression_policy('{{ relation }}'::regclass, if_exists => true);
-                    perform add_compression_policy('{{ relation }}'::regclass, interval '{{ compression["after"] }}');
-                end if;
+                {{ timescaledb_set_policy(relation, 'compression', 'compress_after', compression['after']) }}
             end
             $$;
         {%- endif %}
         do $$
         begin
         {%- if retention %}
-            if not exists (
-                select 1 from timescaledb_information.jobs
-                where proc_name = 'policy_retention'
-                    and hypertable_schema = '{{ schema_name }}' and hypertable_name = '{{ table_name }}'
-                    and (config ->> 'drop_after')::interval = interval '{{ retention["drop_after"] }}'
-            ) then
-                perform remove_retention_policy('{{ relation }}'::regclass, if_exists => true);
-                perform add_retention_policy('{{ relation }}'::regclass, interval '{{ retention["drop_after"] }}');
-            end if;
+            {{ timescaledb_set_policy(relation, 'retention', 'drop_after', retention['drop_after']) }}
         {%- else %}
             perform remove_retention_policy('{{ relation }}'::regclass, if_exists => true);
         {%- endif %}

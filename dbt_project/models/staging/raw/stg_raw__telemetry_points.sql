@@ -2,7 +2,8 @@
 
 {#-
     Every point of this run's batch of pieces, typed, with the reason it is invalid (null when valid).
-    Clean pieces (the usual case) take a fast path; the rest are judged point by point.
+    Clean pieces (the usual case) take a fast path; the rest are judged point by point (about ten
+    times slower per point: the planner repeats each derived expression wherever it is referenced).
     Ephemeral on purpose: it is compiled into each model that uses it, in the same run, so the
     batch it reads is the current invocation's.
     Scalars come from real columns, and the jsonb document is expanded once per piece: reading a
@@ -53,9 +54,10 @@ clean_points as (
         to_timestamp((point_element.point ->> 0)::double precision / 1000) as recorded_at,
         (point_element.point ->> 1)::double precision as value,
         point_element.point as received_point,
-        cast(null as text) as invalid_reason
+        null::text as invalid_reason
     from piece_points
-    cross join lateral
+    cross join
+        lateral
         jsonb_array_elements(piece_points.points) with ordinality as point_element (point, point_index)
     where piece_points.is_clean
 ),
@@ -69,63 +71,43 @@ unnested as (
         point_element.point_index,
         point_element.point
     from piece_points
-    cross join lateral
+    cross join
+        lateral
         jsonb_array_elements(piece_points.points) with ordinality as point_element (point, point_index)
     where not piece_points.is_clean
 ),
 
 typed as (
     select
-        unnested.piece_id,
-        unnested.point_index,
-        unnested.device_id,
-        unnested.metric_name,
-        unnested.loaded_at,
-        unnested.point,
-        parsed.is_pair,
-        parsed.timestamp_type,
-        parsed.value_type,
-        parsed.recorded_ms,
-        parsed.value_numeric
+        piece_id,
+        point_index,
+        device_id,
+        metric_name,
+        loaded_at,
+        point,
+        case
+            when jsonb_typeof(point) = 'array' then jsonb_array_length(point) = 2 else false
+        end as is_pair,
+        jsonb_typeof(point -> 0) as timestamp_type,
+        jsonb_typeof(point -> 1) as value_type,
+        case when jsonb_typeof(point -> 0) = 'number' then (point ->> 0)::numeric end as recorded_ms,
+        case when jsonb_typeof(point -> 1) = 'number' then (point ->> 1)::numeric end as value_numeric
     from unnested
-    cross join lateral (
-        -- offset 0 keeps this subquery from being flattened: each jsonb extraction runs once per
-        -- point instead of once per reference below (five times slower otherwise).
-        select
-            case
-                when jsonb_typeof(unnested.point) = 'array' then jsonb_array_length(unnested.point) = 2 else false
-            end as is_pair,
-            jsonb_typeof(unnested.point -> 0) as timestamp_type,
-            jsonb_typeof(unnested.point -> 1) as value_type,
-            case
-                when jsonb_typeof(unnested.point -> 0) = 'number' then (unnested.point ->> 0)::numeric
-            end as recorded_ms,
-            case
-                when jsonb_typeof(unnested.point -> 1) = 'number' then (unnested.point ->> 1)::numeric
-            end as value_numeric
-        offset 0
-    ) as parsed
 ),
 
 judged as (
     select
-        typed.piece_id,
-        typed.point_index,
-        typed.device_id,
-        typed.metric_name,
-        typed.loaded_at,
-        typed.point,
-        typed.recorded_ms,
-        typed.value_numeric,
-        verdict.invalid_reason
+        piece_id,
+        point_index,
+        device_id,
+        metric_name,
+        loaded_at,
+        point,
+        recorded_ms,
+        value_numeric,
+        {{ telemetry_point_invalid_reason('is_pair', 'timestamp_type', 'recorded_ms', 'value_type',
+                                          'value_numeric', 'metric_name', 'point') }} as invalid_reason
     from typed
-    cross join lateral (
-        select
-            {{ telemetry_point_invalid_reason('typed.is_pair', 'typed.timestamp_type', 'typed.recorded_ms',
-                                              'typed.value_type', 'typed.value_numeric', 'typed.metric_name',
-                                              'typed.point') }} as invalid_reason
-        offset 0
-    ) as verdict
 ),
 
 judged_points as (
