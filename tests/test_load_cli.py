@@ -90,3 +90,13 @@ def test_an_unreachable_database_is_one_sentence_and_exit_1(tmp_path: Path) -> N
 def test_an_unknown_source_is_one_sentence_and_exit_1(tmp_path: Path) -> None:
     result = invoke(["load", "--database-url", "postgresql://x@127.0.0.1:1/x", str(tmp_path / "nope")], expected_exit=1)
     assert result.output.strip() == f"Error: Source directory {tmp_path / 'nope'} does not exist."
+
+
+def test_only_assets_skips_telemetry_of_unlisted_devices(postgres_backend: Backend, tmp_path: Path) -> None:
+    source = tmp_path / "source"
+    shutil.copytree(SAMPLE_DATA, source)
+    unlisted = "0a0a0a0a-0000-4000-8000-000000000009"
+    shutil.copyfile(source / "telemetry" / f"{UTRECHT}.json", source / "telemetry" / f"{unlisted}.json")
+    invoke(load_args(postgres_backend.settings, str(source), "--only-assets"))
+    assert postgres_backend.scalar("select count(*) from raw.telemetry_pieces where device_id = %s", [unlisted]) == 0
+    assert postgres_backend.scalar("select count(distinct device_id) from raw.telemetry_pieces") == 3
