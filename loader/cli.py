@@ -252,7 +252,8 @@ def summary(database_url: str | None, target: str | None, profiles_dir: str | No
     settings = _settings(database_url, target, profiles_dir)
     click.echo(f"Database {settings.display}:")
     for row in database_summary(settings):
-        click.echo(f"  {row['schema']}.{row['name']:32} {row['kind']:22} {row['rows']:>12} rows")
+        qualified = f"{row['schema']}.{row['name']}"
+        click.echo(f"  {qualified:50} {row['kind']:22} {row['rows']:>12} rows")
 
 
 @cli.command("check-soc")
