@@ -16,7 +16,7 @@ from loader import __version__, exit_codes
 from loader.embedded import EmbeddedServer
 from loader.errors import LoaderError
 from loader.generate import FleetSpec, generate_fleet
-from loader.landing import LoadOptions, LoadSummary, Progress, run_load
+from loader.landing import DEFAULT_LATEST_METRICS, LoadOptions, LoadSummary, Progress, run_load
 from loader.reports import database_summary, low_soc_devices, recent_loads
 from loader.schema import DEFAULT_RAW_SCHEMA
 from loader.settings import PROJECT_ROOT, ConnectionSettings, resolve_connection
@@ -141,6 +141,22 @@ class _Bar(Progress):
     help="HTTP source: attempts per request on timeouts, connection errors, 429 and 5xx, with exponential backoff.",
 )
 @click.option(
+    "--latest-metric",
+    "latest_metrics",
+    multiple=True,
+    default=DEFAULT_LATEST_METRICS,
+    show_default=True,
+    metavar="NAME",
+    help="Keep the newest reading of this metric in raw.latest_readings, for alerting before dbt runs (repeatable).",
+)
+@click.option(
+    "--follow",
+    type=click.FloatRange(min=0.1),
+    metavar="SECONDS",
+    help="Near real time: load again every SECONDS until interrupted; each round lands only what changed.",
+)
+@click.option("--max-rounds", type=click.IntRange(1), help="With --follow: stop after this many rounds.")
+@click.option(
     "--progress/--no-progress",
     default=None,
     help="Show a progress bar (default: only when stderr is a terminal).",
@@ -156,6 +172,9 @@ def load(
     raw_schema: str,
     http_timeout: float,
     http_attempts: int,
+    latest_metrics: tuple[str, ...],
+    follow: float | None,
+    max_rounds: int | None,
     progress: bool | None,
     database_url: str | None,
     target: str | None,
@@ -177,20 +196,38 @@ def load(
         dry_run=dry_run,
         max_points_per_piece=max_points,
         raw_schema=raw_schema,
+        latest_metrics=tuple(latest_metrics),
     )
-    bar = _Bar(sys.stderr.isatty() if progress is None else progress)
-    try:
-        http = HttpSettings(
-            read_timeout_s=http_timeout, max_attempts=http_attempts, token=os.environ.get("LOADER_API_TOKEN")
-        )
-        summary = run_load(settings, open_source(source, http), options, bar)
-    finally:
-        bar.close()
-    if as_json:
-        click.echo(json.dumps(summary.as_dict(), indent=2))
-    else:
-        _print_summary(summary, settings)
-    if summary.has_rejects:
+    http = HttpSettings(
+        read_timeout_s=http_timeout, max_attempts=http_attempts, token=os.environ.get("LOADER_API_TOKEN")
+    )
+    rounds = 0
+    any_rejects = False
+    while True:
+        bar = _Bar((sys.stderr.isatty() if progress is None else progress) and follow is None)
+        try:
+            summary = run_load(settings, open_source(source, http), options, bar)
+        except KeyboardInterrupt:
+            if follow is None:
+                raise
+            click.echo("Stopped following; the interrupted round's response was rolled back.", err=True)
+            break
+        finally:
+            bar.close()
+        if as_json:
+            click.echo(json.dumps(summary.as_dict(), indent=None if follow else 2))
+        else:
+            _print_summary(summary, settings)
+        any_rejects = any_rejects or summary.has_rejects
+        rounds += 1
+        if follow is None or (max_rounds is not None and rounds >= max_rounds):
+            break
+        try:
+            time.sleep(follow)
+        except KeyboardInterrupt:
+            click.echo("Stopped following.", err=True)
+            break
+    if any_rejects:
         sys.exit(exit_codes.FINISHED_WITH_REJECTS)
 
 

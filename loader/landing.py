@@ -37,6 +37,12 @@ QUARANTINE_MAX_BYTES = 16 << 20
 HASH_BLOCK = 1 << 20
 
 
+DEFAULT_LATEST_METRICS = ("StateOfChargePercentage",)
+# Readings outside these ranges never become a metric's latest reading (the same rule as dbt staging),
+# so an invalid reading cannot hide the valid one before it.
+LATEST_READING_RANGES = {"StateOfChargePercentage": (0, 100)}
+
+
 @dataclass
 class LoadOptions:
     device_ids: list[str] | None = None
@@ -44,6 +50,8 @@ class LoadOptions:
     dry_run: bool = False
     max_points_per_piece: int = DEFAULT_MAX_POINTS
     raw_schema: str = DEFAULT_RAW_SCHEMA
+    # Metrics whose newest reading the loader keeps in raw.latest_readings for alerting.
+    latest_metrics: tuple[str, ...] = DEFAULT_LATEST_METRICS
 
 
 @dataclass
@@ -116,8 +124,16 @@ def _is_uuid(text: str) -> bool:
 class _Sink:
     """Writes to the raw schema, or, in a dry run, only asks what a write would do."""
 
-    def __init__(self, connection: psycopg.Connection, schema: str, load_id: str, dry_run: bool) -> None:
+    def __init__(
+        self,
+        connection: psycopg.Connection,
+        schema: str,
+        load_id: str,
+        dry_run: bool,
+        latest_metrics: tuple[str, ...] = DEFAULT_LATEST_METRICS,
+    ) -> None:
         self.connection = connection
+        self.latest_metrics = latest_metrics
         self.schema = sql.Identifier(schema)
         self.load_id = load_id
         self.dry_run = dry_run
@@ -225,7 +241,31 @@ class _Sink:
                 piece.payload_json,
             ],
         ).fetchone()
+        if row is not None and piece.name in self.latest_metrics:
+            self.refresh_latest_reading(row[0], piece.name)
         return row is not None
+
+    def refresh_latest_reading(self, piece_id: int, metric_name: str) -> None:
+        """Keep raw.latest_readings at the newest valid numeric point of this piece, if it is newer."""
+        low, high = LATEST_READING_RANGES.get(metric_name, (-1e300, 1e300))
+        self.connection.execute(
+            self._q(
+                "insert into {schema}.latest_readings (device_id, metric_name, recorded_at, value, piece_id)"
+                " select piece.device_id, piece.metric_name,"
+                " to_timestamp((point ->> 0)::double precision / 1000), point -> 1, piece.piece_id"
+                " from {schema}.telemetry_pieces as piece"
+                " cross join lateral jsonb_array_elements(piece.payload -> 'data') as element (point)"
+                " where piece.piece_id = %s and jsonb_typeof(point -> 0) = 'number'"
+                " and jsonb_typeof(point -> 1) = 'number'"
+                " and (point ->> 0)::numeric between 946684800000 and extract(epoch from now()) * 1000 + 86400000"
+                " and (point ->> 1)::numeric between %s and %s"
+                " order by (point ->> 0)::numeric desc limit 1"
+                " on conflict (device_id, metric_name) do update set recorded_at = excluded.recorded_at,"
+                " value = excluded.value, piece_id = excluded.piece_id, loaded_at = excluded.loaded_at"
+                " where latest_readings.recorded_at < excluded.recorded_at"
+            ),
+            [piece_id, low, high],
+        )
 
     def insert_assets(self, document: Document, payload_json: str, items: int, total: int | None) -> bool:
         content_hash = hashlib.sha256(payload_json.encode("utf-8", "surrogatepass")).hexdigest()
@@ -441,7 +481,7 @@ def run_load(
     with connection:
         if not options.dry_run:
             migrate(connection, options.raw_schema)
-        sink = _Sink(connection, options.raw_schema, summary.load_id, options.dry_run)
+        sink = _Sink(connection, options.raw_schema, summary.load_id, options.dry_run, options.latest_metrics)
         sink.begin_load(source.description)
         run = _Run(sink, source, options, summary, progress)
         try:
@@ -467,6 +507,12 @@ def run_load(
                 summary.warnings += [
                     f"asset {device} has no telemetry" for device in asset_devices if device not in with_telemetry
                 ]
+        except KeyboardInterrupt:
+            summary.status = "failed"
+            summary.seconds = round(time.monotonic() - started, 3)
+            if not connection.closed:
+                sink.finish_load(summary, "interrupted")
+            raise
         except (LoaderError, psycopg.Error, OSError) as exc:
             summary.status = "failed"
             summary.seconds = round(time.monotonic() - started, 3)

@@ -97,6 +97,20 @@ MIGRATIONS: list[str] = [
     """
     alter table {schema}.telemetry_pieces add column is_plain_numeric boolean not null default false;
     """,
+    # 3: the newest numeric reading per device and metric, for the metrics alerting watches, kept up to
+    # date by the loader in the landing transaction, so an alert can see a reading as soon as it is
+    # committed instead of after the next dbt build. A cache, not raw history: rows are replaced.
+    """
+    create table {schema}.latest_readings (
+        device_id uuid not null,
+        metric_name text not null,
+        recorded_at timestamptz not null,
+        value jsonb not null,
+        piece_id bigint not null references {schema}.telemetry_pieces (piece_id),
+        loaded_at timestamptz not null default clock_timestamp(),
+        primary key (device_id, metric_name)
+    );
+    """,
 ]
 
 

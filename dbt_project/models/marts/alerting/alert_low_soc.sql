@@ -14,10 +14,9 @@ devices as (
     from {{ ref('dim_devices') }}
 ),
 
-latest_soc as (
+latest_transformed as (
     select
         devices.device_id,
-        devices.device_name,
         latest.recorded_at,
         latest.value
     from devices
@@ -33,6 +32,35 @@ latest_soc as (
         order by telemetry.recorded_at desc
         limit 1
     ) as latest
+),
+
+latest_landed as (
+    -- Readings the loader has committed that dbt may not have transformed yet; same validity rule
+    -- for state of charge as staging (a number within 0-100).
+    select
+        device_id,
+        recorded_at,
+        (value #>> '{}')::double precision as value
+    from {{ source('raw', 'latest_readings') }}
+    where
+        metric_name = '{{ var("soc_metric_name") }}'
+        and recorded_at > now() - interval '{{ var("low_soc_max_age") }}'
+        and (value #>> '{}')::numeric between 0 and 100
+),
+
+latest_soc as (
+    select distinct on (candidates.device_id)
+        candidates.device_id,
+        devices.device_name,
+        candidates.recorded_at,
+        candidates.value
+    from (
+        select * from latest_transformed
+        union all
+        select * from latest_landed
+    ) as candidates
+    inner join devices on candidates.device_id = devices.device_id
+    order by candidates.device_id asc, candidates.recorded_at desc
 ),
 
 final as (

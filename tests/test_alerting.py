@@ -1,0 +1,102 @@
+"""The low-SoC alert view sees a reading as soon as the loader commits it, stays correct when dbt
+catches up, and ignores stale and invalid readings."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from tests.conftest import SAMPLE_DATA, Backend, wait_for
+from tests.helpers import BIN_DIR, invoke, load_args, run_dbt
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+UTRECHT = "f31b650b-5f18-4a98-b01f-1170715a0796"
+HEERLEN = "200e55ab-790b-4049-bf23-f84dc866dd32"
+
+
+def land_soc(backend: Backend, folder: Path, readings: dict[str, list[list]]) -> None:
+    """Land one state-of-charge response per device, as `loader load` would from the API."""
+    shutil.rmtree(folder, ignore_errors=True)
+    shutil.copytree(SAMPLE_DATA / "assets", folder / "assets")
+    (folder / "telemetry").mkdir()
+    for device_id, points in readings.items():
+        body = {"series": [{"name": "StateOfChargePercentage", "data": points}]}
+        (folder / "telemetry" / f"{device_id}.json").write_text(json.dumps(body))
+    invoke(load_args(backend.settings, str(folder)))
+
+
+def low_devices(backend: Backend) -> list[tuple[str, float]]:
+    with backend.connect() as connection:
+        return [(str(row[0]), row[1]) for row in connection.execute(
+            "select device_id, soc_pct from analytics.alert_low_soc order by device_id")]  # fmt: skip
+
+
+def test_a_low_reading_alerts_as_soon_as_it_is_landed_and_resolves_when_soc_recovers(
+    backend: Backend, tmp_path: Path
+) -> None:
+    invoke(load_args(backend.settings, str(SAMPLE_DATA)))
+    run_dbt(backend.settings, tmp_path / "dbt", "build")
+    now_ms = int(time.time() * 1000)
+    assert low_devices(backend) == []
+
+    # Landed, not yet transformed: the alert is there at once; a stale low reading is not.
+    land_soc(backend, tmp_path / "r1", {UTRECHT: [[now_ms - 60_000, 30], [now_ms - 30_000, 15]],
+                                         HEERLEN: [[now_ms - 3_600_000, 5]]})  # fmt: skip
+    assert low_devices(backend) == [(UTRECHT, 15.0)]
+
+    # dbt catches up: still exactly one row for the device.
+    run_dbt(backend.settings, tmp_path / "dbt", "build")
+    assert low_devices(backend) == [(UTRECHT, 15.0)]
+
+    # SoC recovers: resolved before the next build; an invalid newer reading changes nothing.
+    land_soc(backend, tmp_path / "r2", {UTRECHT: [[now_ms - 10_000, 45]]})
+    assert low_devices(backend) == []
+    land_soc(backend, tmp_path / "r3", {UTRECHT: [[now_ms - 5_000, 150], [now_ms - 4_000, "NaN"]]})
+    assert low_devices(backend) == []
+    run_dbt(backend.settings, tmp_path / "dbt", "build")
+    assert low_devices(backend) == []
+    assert invoke(["check-soc", "--database-url", backend.settings.conninfo]).output.startswith("No device")
+
+
+def landed(backend: Backend, count_query: str) -> int:
+    """A count that is 0 while the loader has not created the raw schema yet."""
+    try:
+        return backend.scalar(count_query) or 0
+    except psycopg.errors.UndefinedTable:
+        return 0
+
+
+def test_follow_mode_lands_new_readings_without_a_restart_and_stops_cleanly(
+    postgres_backend: Backend, tmp_path: Path
+) -> None:
+    source = tmp_path / "source"
+    shutil.copytree(SAMPLE_DATA, source)
+    process = subprocess.Popen(
+        [str(BIN_DIR / "loader"), *load_args(postgres_backend.settings, str(source), "--follow", "0.3", "--json")],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        pieces = "select count(*) from raw.telemetry_pieces where to_regclass('raw.load_log') is not null"
+        assert wait_for(lambda: landed(postgres_backend, pieces) == 25, timeout_s=30)
+        now_ms = int(time.time() * 1000)
+        body = {"series": [{"name": "StateOfChargePercentage", "data": [[now_ms, 12]]}]}
+        (source / "telemetry" / f"{HEERLEN}.json").write_text(json.dumps(body))
+        readings = f"select count(*) from raw.latest_readings where device_id = '{HEERLEN}' and value = '12'"
+        assert wait_for(lambda: landed(postgres_backend, readings) == 1, timeout_s=30)
+    finally:
+        process.send_signal(signal.SIGINT)
+        stdout, stderr = process.communicate(timeout=30)
+    assert process.returncode == 0, stderr
+    assert "Stopped following" in stderr
+    rounds = [json.loads(line) for line in stdout.splitlines() if line.startswith("{")]
+    assert rounds[0]["pieces_landed"] == 25
+    assert postgres_backend.scalar("select count(*) from raw.telemetry_pieces") == 26
+    assert postgres_backend.scalar("select count(*) from raw.load_log where status = 'running'") == 0
