@@ -13,7 +13,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from tests.conftest import SAMPLE_DATA, Backend, wait_for
+from tests.alerting_stack import StackUnavailable, alerting_stack
+from tests.conftest import BACKEND_UNAVAILABLE, SAMPLE_DATA, Backend, wait_for
 from tests.helpers import BIN_DIR, invoke, load_args, run_dbt
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -100,3 +101,46 @@ def test_follow_mode_lands_new_readings_without_a_restart_and_stops_cleanly(
     assert rounds[0]["pieces_landed"] == 25
     assert postgres_backend.scalar("select count(*) from raw.telemetry_pieces") == 26
     assert postgres_backend.scalar("select count(*) from raw.load_log where status = 'running'") == 0
+
+
+def wait_until(condition, timeout_s: float) -> float | None:  # type: ignore[no-untyped-def]
+    """Seconds until condition() held, or None if it did not within timeout_s."""
+    started = time.monotonic()
+    while time.monotonic() - started < timeout_s:
+        if condition():
+            return time.monotonic() - started
+        time.sleep(0.05)
+    return None
+
+
+def test_prometheus_and_alertmanager_fire_and_resolve_a_low_soc_alert(backend: Backend, tmp_path: Path) -> None:
+    invoke(load_args(backend.settings, str(SAMPLE_DATA)))
+    run_dbt(backend.settings, tmp_path / "dbt", "build")
+    now_ms = int(time.time() * 1000)
+    land_soc(backend, tmp_path / "r0", {UTRECHT: [[now_ms - 20_000, 60]], HEERLEN: [[now_ms - 20_000, 70]]})
+    try:
+        stack_context = alerting_stack(backend.settings, tmp_path / "stack")
+        stack = stack_context.__enter__()
+    except StackUnavailable as exc:
+        pytest.skip(f"{BACKEND_UNAVAILABLE}: alerting stack: {exc}")
+    try:
+
+        def low_alert_devices() -> set[str]:
+            return {alert["labels"]["device_id"] for alert in stack.active_alerts("BatteryStateOfChargeLow")}
+
+        assert wait_until(lambda: stack.active_alerts() is not None, 10) is not None
+        time.sleep(3)  # a few scrape and evaluation cycles: nothing is low yet
+        assert low_alert_devices() == set()
+
+        land_soc(backend, tmp_path / "r1", {UTRECHT: [[int(time.time() * 1000), 14]]})
+        fired_after = wait_until(lambda: low_alert_devices() == {UTRECHT}, 30)
+        assert fired_after is not None, "the low-SoC alert did not reach Alertmanager"
+        [alert] = stack.active_alerts("BatteryStateOfChargeLow")
+        assert alert["labels"]["device_name"] == "Fudura Utrecht"
+
+        land_soc(backend, tmp_path / "r2", {UTRECHT: [[int(time.time() * 1000), 35]]})
+        resolved_after = wait_until(lambda: low_alert_devices() == set(), 30)
+        assert resolved_after is not None, "the alert did not resolve when SoC recovered"
+        assert HEERLEN not in low_alert_devices()
+    finally:
+        stack_context.__exit__(None, None, None)

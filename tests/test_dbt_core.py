@@ -291,5 +291,8 @@ def test_docs_generate_shows_lineage_from_sources_to_every_model_and_exposure(
         if not spec["description"]
     ]
     assert undocumented == []
-    assert parents["exposure.battery_telemetry.low_soc_alerting"] == ["model.battery_telemetry.alert_low_soc"]
+    assert sorted(parents["exposure.battery_telemetry.low_soc_alerting"]) == [
+        "model.battery_telemetry.alert_low_soc",
+        "model.battery_telemetry.alert_soc_no_data",
+    ]
     assert (tmp_path / "target" / "catalog.json").exists()
