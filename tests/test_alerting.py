@@ -52,6 +52,10 @@ def test_a_low_reading_alerts_as_soon_as_it_is_landed_and_resolves_when_soc_reco
     land_soc(backend, tmp_path / "r1", {UTRECHT: [[now_ms - 60_000, 30], [now_ms - 30_000, 15]],
                                          HEERLEN: [[now_ms - 3_600_000, 5]]})  # fmt: skip
     assert low_devices(backend) == [(UTRECHT, 15.0)]
+    # Heerlen stopped reporting an hour ago: the "no data" view names it; Zwolle never reports SoC.
+    with backend.connect() as connection:
+        silent = [str(row[0]) for row in connection.execute("select device_id from analytics.alert_soc_no_data")]
+    assert silent == [HEERLEN]
 
     # dbt catches up: still exactly one row for the device.
     run_dbt(backend.settings, tmp_path / "dbt", "build")
