@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
+import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -153,7 +155,8 @@ class _Bar(Progress):
     "--follow",
     type=click.FloatRange(min=0.1),
     metavar="SECONDS",
-    help="Near real time: load again every SECONDS until interrupted; each round lands only what changed.",
+    help="Near real time: load again every SECONDS until Ctrl-C or SIGTERM (which end the loop after the "
+    "round under way); each round lands only what changed.",
 )
 @click.option("--max-rounds", type=click.IntRange(1), help="With --follow: stop after this many rounds.")
 @click.option(
@@ -201,17 +204,13 @@ def load(
     http = HttpSettings(
         read_timeout_s=http_timeout, max_attempts=http_attempts, token=os.environ.get("LOADER_API_TOKEN")
     )
+    stop = _stop_on_signals() if follow is not None else threading.Event()
     rounds = 0
     any_rejects = False
     while True:
         bar = _Bar((sys.stderr.isatty() if progress is None else progress) and follow is None)
         try:
             summary = run_load(settings, open_source(source, http), options, bar)
-        except KeyboardInterrupt:
-            if follow is None:
-                raise
-            click.echo("Stopped following; the interrupted round's response was rolled back.", err=True)
-            break
         finally:
             bar.close()
         if as_json:
@@ -220,15 +219,26 @@ def load(
             _print_summary(summary, settings)
         any_rejects = any_rejects or summary.has_rejects
         rounds += 1
-        if follow is None or (max_rounds is not None and rounds >= max_rounds):
+        if follow is None or (max_rounds is not None and rounds >= max_rounds) or stop.wait(follow):
             break
-        try:
-            time.sleep(follow)
-        except KeyboardInterrupt:
-            click.echo("Stopped following.", err=True)
-            break
+    if stop.is_set():
+        click.echo("Stopped following.", err=True)
     if any_rejects:
         sys.exit(exit_codes.FINISHED_WITH_REJECTS)
+
+
+def _stop_on_signals() -> threading.Event:
+    """For --follow: the first Ctrl-C or SIGTERM ends the loop after the round under way (so no landing
+    is cut short); a second Ctrl-C interrupts at once."""
+    stop = threading.Event()
+
+    def request_stop(signum: int, frame: object) -> None:
+        stop.set()
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
+    return stop
 
 
 def _print_summary(summary: LoadSummary, settings: ConnectionSettings) -> None:

@@ -84,10 +84,13 @@ def test_follow_mode_lands_new_readings_without_a_restart_and_stops_cleanly(
 ) -> None:
     source = tmp_path / "source"
     shutil.copytree(SAMPLE_DATA, source)
-    process = subprocess.Popen(
-        [str(BIN_DIR / "loader"), *load_args(postgres_backend.settings, str(source), "--follow", "0.3", "--json")],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+    # Output goes to files, not pipes: a pipe nobody reads fills up and blocks the loader.
+    stdout_path, stderr_path = tmp_path / "stdout", tmp_path / "stderr"
+    with stdout_path.open("w") as stdout_file, stderr_path.open("w") as stderr_file:
+        process = subprocess.Popen(
+            [str(BIN_DIR / "loader"), *load_args(postgres_backend.settings, str(source), "--follow", "0.3", "--json")],
+            stdout=stdout_file, stderr=stderr_file, text=True,
+        )  # fmt: skip
     try:
         pieces = "select count(*) from raw.telemetry_pieces where to_regclass('raw.load_log') is not null"
         assert wait_for(lambda: landed(postgres_backend, pieces) == 25, timeout_s=30)
@@ -98,7 +101,12 @@ def test_follow_mode_lands_new_readings_without_a_restart_and_stops_cleanly(
         assert wait_for(lambda: landed(postgres_backend, readings) == 1, timeout_s=30)
     finally:
         process.send_signal(signal.SIGINT)
-        stdout, stderr = process.communicate(timeout=30)
+        try:
+            process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            raise
+    stdout, stderr = stdout_path.read_text(), stderr_path.read_text()
     assert process.returncode == 0, stderr
     assert "Stopped following" in stderr
     rounds = [json.loads(line) for line in stdout.splitlines() if line.startswith("{")]
