@@ -16,7 +16,7 @@
 
 with
 
-rejected_points as (
+final as (
     select
         piece_id,
         point_index,
@@ -27,18 +27,6 @@ rejected_points as (
         invalid_reason
     from {{ ref('stg_raw__telemetry_points') }}
     where invalid_reason is not null
-),
-
-final as (
-    select
-        piece_id,
-        point_index,
-        device_id,
-        metric_name,
-        loaded_at,
-        received_point,
-        invalid_reason
-    from rejected_points
 )
 
 select * from final
