@@ -45,6 +45,13 @@ class Backend:
             row = connection.execute(query, params).fetchone()
             return row[0] if row else None
 
+    def count(self, query: str) -> int:
+        """A count(*) query's result, 0 while the loader has not created the raw schema yet."""
+        try:
+            return self.scalar(query) or 0
+        except psycopg.errors.UndefinedTable:
+            return 0
+
     def wipe(self) -> None:
         """Drop everything the loader and dbt create, leaving extensions in place."""
         with self.connect() as connection:
