@@ -237,8 +237,6 @@ class _PieceBuilder:
         self.points: list[str] = []
         self.run_points = 0  # points beyond one per entry of self.points (runs hold many)
         self.chars = 0
-        self.first_ms: int | None = None
-        self.last_ms: int | None = None
         self.min_ms: int | None = None
         self.max_ms: int | None = None
         self.sanitized: list[str] = []
@@ -247,43 +245,38 @@ class _PieceBuilder:
     def add(self, text: str, timestamp_ms: int | None, notes: list[str]) -> bool:
         """Add one point that is not a plain numeric pair; True when the piece is full."""
         self.plain = False
-        self.points.append(text)
-        self.chars += len(text) + 1
-        if timestamp_ms is not None:
-            if self.min_ms is None or timestamp_ms < self.min_ms:
-                self.min_ms = timestamp_ms
-            if self.max_ms is None or timestamp_ms > self.max_ms:
-                self.max_ms = timestamp_ms
         for note in notes:
             if note not in self.sanitized:
                 self.sanitized.append(note)
+        return self._append(text, 1, [] if timestamp_ms is None else [timestamp_ms])
+
+    def add_run(self, text: str) -> bool:
+        """Add a run of well-formed points (one string); True when the piece is full."""
+        timestamps = [int(ts) for ts in _RUN_TIMESTAMPS.findall(text)]
+        return self._append(text, len(timestamps), timestamps)
+
+    def _append(self, text: str, point_count: int, timestamps: list[int]) -> bool:
+        self.points.append(text)
+        self.run_points += point_count - 1
+        self.chars += len(text) + 1
+        if timestamps:
+            low, high = min(timestamps), max(timestamps)
+            self.min_ms = low if self.min_ms is None else min(self.min_ms, low)
+            self.max_ms = high if self.max_ms is None else max(self.max_ms, high)
         return self.count >= self.max_points or self.chars >= self.max_chars
 
     @property
     def room(self) -> int:
         return self.max_points - self.count
 
-    def add_run(self, text: str) -> bool:
-        """Add a run of well-formed points (one string); True when the piece is full."""
-        timestamps = [int(ts) for ts in _RUN_TIMESTAMPS.findall(text)]
-        self.points.append(text)
-        self.run_points += len(timestamps) - 1
-        self.chars += len(text) + 1
-        low, high = min(timestamps), max(timestamps)
-        if self.min_ms is None or low < self.min_ms:
-            self.min_ms = low
-        if self.max_ms is None or high > self.max_ms:
-            self.max_ms = high
-        return self.count >= self.max_points or self.chars >= self.max_chars
-
     @property
     def count(self) -> int:
         return len(self.points) + self.run_points
 
-    def take(self, name: str) -> Piece:
+    def take(self) -> Piece:
         piece = Piece(
             series_index=self.series_index,
-            name=name,
+            name="",  # set by the caller once the series' name is known
             chunk_index=self.chunk_index,
             points_json="[" + ",".join(self.points) + "]",
             point_count=self.count,
@@ -446,14 +439,14 @@ def _iter_points(text: _Text, builder: _PieceBuilder) -> Iterator[Piece]:
             pos = match.end()
             if builder.add_run(match.group(0).translate(_STRIP_WHITESPACE)):
                 text.pos = pos
-                yield builder.take("")
+                yield builder.take()
         text.pos = pos
         # Slow path: end of list, a separator, or a point the fast path does not cover.
         char = text.peek()
         if char == "]":
             text.pos += 1
             if builder.points:
-                yield builder.take("")
+                yield builder.take()
             return
         if not first:
             text.expect(",", "',' or ']' between points")
@@ -466,4 +459,4 @@ def _iter_points(text: _Text, builder: _PieceBuilder) -> Iterator[Piece]:
         # A plain point lands here too when it straddles the end of the buffered window.
         full = builder.add_run(raw) if _POINT.fullmatch(raw) else builder.add(raw, _timestamp_ms(value), notes)
         if full:
-            yield builder.take("")
+            yield builder.take()

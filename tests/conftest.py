@@ -73,16 +73,13 @@ class Backend:
                 connection.execute(f'drop schema if exists "{schema}" cascade')
 
 
-_free_port = free_port
-
-
 def _skip_unavailable(reason: str) -> None:
     pytest.skip(f"{BACKEND_UNAVAILABLE}: {reason}")
 
 
 @pytest.fixture(scope="session")
 def embedded_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedServer]:
-    server = EmbeddedServer(state_dir=tmp_path_factory.mktemp("embedded-db"), port=_free_port())
+    server = EmbeddedServer(state_dir=tmp_path_factory.mktemp("embedded-db"), port=free_port())
     try:
         server.start()
     except LoaderError as exc:

@@ -8,7 +8,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from tests.conftest import _free_port
+from tests.databases import free_port
 from tests.helpers import invoke
 
 pytestmark = pytest.mark.integration
@@ -19,7 +19,7 @@ def db_args(command: str, state_dir: Path, port: int) -> list[str]:
 
 
 def test_start_serves_timescaledb_and_refuses_to_start_twice_then_stops(tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     started = invoke(db_args("start", tmp_path, port))
     try:
         assert f"127.0.0.1:{port}/template1" in started.output
@@ -43,7 +43,7 @@ def test_start_serves_timescaledb_and_refuses_to_start_twice_then_stops(tmp_path
 
 
 def test_stop_when_not_running_says_so(tmp_path: Path) -> None:
-    result = invoke(db_args("stop", tmp_path, _free_port()), expected_exit=1)
+    result = invoke(db_args("stop", tmp_path, free_port()), expected_exit=1)
     assert result.output.strip() == "Error: The embedded database is not running."
 
 
@@ -57,7 +57,7 @@ def test_start_on_a_port_in_use_names_the_port(tmp_path: Path) -> None:
 
 
 def test_start_without_node_says_node_is_missing(tmp_path: Path) -> None:
-    result = invoke(db_args("start", tmp_path, _free_port()), expected_exit=1, env={"PATH": str(tmp_path)})
+    result = invoke(db_args("start", tmp_path, free_port()), expected_exit=1, env={"PATH": str(tmp_path)})
     assert "Node.js is not installed" in result.output
 
 

@@ -10,7 +10,8 @@ import pytest
 from loader.errors import LoaderError
 from loader.landing import run_load
 from loader.sources import HttpSettings, HttpSource
-from tests.conftest import SAMPLE_DATA, Backend, _free_port
+from tests.conftest import SAMPLE_DATA, Backend
+from tests.databases import free_port
 from tests.helpers import invoke, load_args
 from tests.http_api import FakeApi, serve
 
@@ -79,7 +80,7 @@ def test_a_server_that_keeps_failing_exits_1_with_one_sentence(postgres_backend:
 
 
 def test_a_refused_connection_exits_1(postgres_backend: Backend) -> None:
-    url = f"http://127.0.0.1:{_free_port()}/"
+    url = f"http://127.0.0.1:{free_port()}/"
     result = invoke([*load_args(postgres_backend.settings, url), "--http-attempts", "1"], expected_exit=1)
     assert "Error: The API kept failing for" in result.output
     assert "connection failed" in result.output

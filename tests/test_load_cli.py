@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import SAMPLE_DATA, Backend
+from tests.databases import free_port
 from tests.helpers import invoke, load_args
 
 pytestmark = pytest.mark.integration
@@ -79,9 +80,7 @@ def test_status_lists_recent_loads_newest_first(postgres_backend: Backend) -> No
 
 
 def test_an_unreachable_database_is_one_sentence_and_exit_1(tmp_path: Path) -> None:
-    from tests.conftest import _free_port
-
-    url = f"postgresql://someone:secret@127.0.0.1:{_free_port()}/nowhere"
+    url = f"postgresql://someone:secret@127.0.0.1:{free_port()}/nowhere"
     result = invoke(["load", "--database-url", url, str(SAMPLE_DATA)], expected_exit=1)
     assert result.output.startswith("Error: Cannot connect to the database someone@127.0.0.1:")
     assert "secret" not in result.output
