@@ -33,3 +33,4 @@ select * from final
 
 -- depends_on: {{ ref('battery_telemetry') }}
 -- depends_on: {{ ref('int_telemetry_counter_deltas') }}
+-- depends_on: {{ ref('int_battery_samples') }}

@@ -1,0 +1,192 @@
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='upsert',
+        unique_key=['device_id', 'recorded_at'],
+        on_schema_change='fail',
+        indexes=[{'columns': ['device_id', 'recorded_at'], 'unique': True}],
+        main_dimension='recorded_at',
+        chunk_time_interval=var('telemetry_chunk_interval'),
+        pre_hook="{{ refuse_full_refresh_of_history() }}",
+        post_hook="{{ timescaledb_hypertable(this) }}",
+    )
+}}
+
+{#-
+    The battery's timeline: one row per device and time at which state of charge, battery power or
+    the battery's import/export counters were read. SoC and power are carried forward from their last
+    reading (at most sample_gap_cap_seconds old), each row knows its duration to the next sample
+    (capped: a longer silence is a gap) and the energy the counters counted since the previous reading.
+    Window functions, so not a continuous aggregate; battery_cycling_hourly sums it.
+    Incremental: for each device the batch touched, rows are rewritten from the sample before the
+    earliest new reading, with one gap cap of earlier rows read for carrying values forward.
+-#}
+
+{%- set soc = var('soc_metric_name') -%}
+{%- set power = var('battery_power_metric_name') -%}
+{%- set import = var('battery_import_metric_name') -%}
+{%- set export = var('battery_export_metric_name') -%}
+{%- set gap_cap = var('sample_gap_cap_seconds') %}
+
+with
+
+{% if is_incremental() %}
+    changed_devices as (
+        select
+            device_id,
+            min(recorded_at) as changed_from
+        from {{ ref('stg_raw__telemetry_points') }}
+        where
+            invalid_reason is null
+            and metric_name in ('{{ soc }}', '{{ power }}', '{{ import }}', '{{ export }}')
+        group by device_id
+    ),
+
+    device_windows as (
+        select
+            changed_devices.device_id,
+            coalesce(previous_sample.recorded_at, changed_devices.changed_from) as write_from
+        from changed_devices
+        left join lateral (
+            select samples.recorded_at
+            from {{ this }} as samples
+            where
+                samples.device_id = changed_devices.device_id
+                and samples.recorded_at < changed_devices.changed_from
+            order by samples.recorded_at desc
+            limit 1
+        ) as previous_sample on true
+    ),
+
+    readings as (
+        select
+            telemetry.device_id,
+            telemetry.recorded_at,
+            telemetry.metric_name,
+            telemetry.value,
+            null::double precision as delta_kwh,
+            false as is_reset,
+            device_windows.write_from
+        from {{ ref('battery_telemetry') }} as telemetry
+        inner join device_windows
+            on
+                telemetry.device_id = device_windows.device_id
+                and telemetry.recorded_at >= device_windows.write_from - interval '{{ gap_cap }} seconds'
+        where telemetry.metric_name in ('{{ soc }}', '{{ power }}')
+        union all
+        select
+            deltas.device_id,
+            deltas.recorded_at,
+            deltas.metric_name,
+            deltas.reading_kwh as value,
+            deltas.delta_kwh,
+            deltas.is_reset,
+            device_windows.write_from
+        from {{ ref('int_telemetry_counter_deltas') }} as deltas
+        inner join device_windows
+            on
+                deltas.device_id = device_windows.device_id
+                and deltas.recorded_at >= device_windows.write_from - interval '{{ gap_cap }} seconds'
+        where deltas.metric_name in ('{{ import }}', '{{ export }}')
+    ),
+{% else %}
+    readings as (
+        select
+            device_id,
+            recorded_at,
+            metric_name,
+            value,
+            null::double precision as delta_kwh,
+            false as is_reset,
+            '-infinity'::timestamptz as write_from
+        from {{ ref('battery_telemetry') }}
+        where metric_name in ('{{ soc }}', '{{ power }}')
+        union all
+        select
+            device_id,
+            recorded_at,
+            metric_name,
+            reading_kwh as value,
+            delta_kwh,
+            is_reset,
+            '-infinity'::timestamptz as write_from
+        from {{ ref('int_telemetry_counter_deltas') }}
+        where metric_name in ('{{ import }}', '{{ export }}')
+    ),
+{% endif %}
+
+readings_by_time as (
+    select
+        device_id,
+        recorded_at,
+        min(write_from) as write_from,
+        max(case when metric_name = '{{ soc }}' then value end) as soc_read,
+        max(case when metric_name = '{{ power }}' then value end) as power_read,
+        max(case when metric_name = '{{ import }}' then value end) as import_reading_kwh,
+        max(case when metric_name = '{{ export }}' then value end) as export_reading_kwh,
+        sum(case when metric_name = '{{ import }}' then delta_kwh end) as import_delta_kwh,
+        sum(case when metric_name = '{{ export }}' then delta_kwh end) as export_delta_kwh,
+        bool_or(is_reset) as has_counter_reset
+    from readings
+    group by device_id, recorded_at
+),
+
+reading_runs as (
+    -- A run starts at each SoC (power) reading and lasts until the next one: the carry-forward group.
+    select
+        *,
+        count(soc_read) over device_in_time as soc_run,
+        count(power_read) over device_in_time as power_run
+    from readings_by_time
+    window device_in_time as (partition by device_id order by recorded_at)
+),
+
+carried_forward as (
+    select
+        *,
+        first_value(soc_read) over soc_run_in_time as soc_last_read,
+        first_value(recorded_at) over soc_run_in_time as soc_read_at,
+        first_value(power_read) over power_run_in_time as power_last_read,
+        first_value(recorded_at) over power_run_in_time as power_read_at
+    from reading_runs
+    window
+        soc_run_in_time as (partition by device_id, soc_run order by recorded_at),
+        power_run_in_time as (partition by device_id, power_run order by recorded_at)
+),
+
+with_next as (
+    select
+        *,
+        lead(recorded_at) over device_in_time as next_recorded_at
+    from carried_forward
+    window device_in_time as (partition by device_id order by recorded_at)
+),
+
+final as (
+    select
+        recorded_at,
+        device_id,
+        case
+            when recorded_at - soc_read_at <= interval '{{ gap_cap }} seconds' then soc_last_read
+        end as soc_pct,
+        case
+            when recorded_at - power_read_at <= interval '{{ gap_cap }} seconds' then power_last_read
+        end as battery_power_w,
+        import_reading_kwh,
+        export_reading_kwh,
+        import_delta_kwh,
+        export_delta_kwh,
+        has_counter_reset,
+        next_recorded_at,
+        extract(epoch from next_recorded_at - recorded_at)::double precision as seconds_to_next,
+        least(
+            extract(epoch from next_recorded_at - recorded_at), {{ gap_cap }}
+        )::double precision as seconds_counted,
+        coalesce(next_recorded_at - recorded_at > interval '{{ gap_cap }} seconds', false) as is_gap_after
+    from with_next
+    where recorded_at >= write_from
+)
+
+select * from final
+
+-- depends_on: {{ ref('stg_raw__telemetry_points') }}

@@ -1,0 +1,136 @@
+{#-
+    One row per device and UTC day: energy throughput, equivalent full cycles, SoC statistics
+    (time-weighted: each sample's SoC counts until the next sample, gaps capped), time in the high
+    and low SoC bands and deep-discharge events. Built on the hourly continuous aggregate; only
+    deep-discharge events and SoC-based cycles come from the sample timeline and the events.
+-#}
+
+with
+
+hourly as (
+    select * from {{ ref('battery_cycling_hourly') }}
+),
+
+days as (
+    select
+        hourly.device_id,
+        (hourly.hour_start at time zone 'UTC')::date as day,
+        sum(hourly.seconds_covered) as seconds_covered,
+        sum(hourly.soc_seconds) as soc_seconds,
+        sum(hourly.soc_seconds_weighted) as soc_seconds_weighted,
+        sum(hourly.seconds_soc_high) as seconds_soc_high,
+        sum(hourly.seconds_soc_low) as seconds_soc_low,
+        min(hourly.soc_min) as soc_min,
+        max(hourly.soc_max) as soc_max,
+        sum(case when power_sign.charge_sign = 1 then hourly.positive_power_kwh else hourly.negative_power_kwh end)
+            as power_in_kwh,
+        sum(case when power_sign.charge_sign = 1 then hourly.negative_power_kwh else hourly.positive_power_kwh end)
+            as power_out_kwh,
+        sum(hourly.power_samples) as power_samples,
+        sum(hourly.import_counter_kwh) as import_counter_kwh,
+        sum(hourly.export_counter_kwh) as export_counter_kwh,
+        sum(hourly.import_readings) as import_readings,
+        sum(hourly.export_readings) as export_readings,
+        sum(hourly.counter_resets) as counter_resets
+    from hourly
+    inner join {{ ref('int_device_power_sign') }} as power_sign
+        on hourly.device_id = power_sign.device_id
+    group by hourly.device_id, (hourly.hour_start at time zone 'UTC')::date
+),
+
+soc_cycles as (
+    select
+        device_id,
+        (event_start at time zone 'UTC')::date as day,
+        sum(abs(soc_end - soc_start)) / 200.0 as efc_soc
+    from {{ ref('fct_battery_events') }}
+    group by device_id, (event_start at time zone 'UTC')::date
+),
+
+low_soc_samples as (
+    select
+        device_id,
+        recorded_at,
+        seconds_counted,
+        soc_pct <= {{ var('deep_discharge_soc_pct') }} as is_low,
+        row_number() over (partition by device_id order by recorded_at)
+        - row_number() over (
+            partition by device_id, soc_pct <= {{ var('deep_discharge_soc_pct') }} order by recorded_at
+        ) as low_run
+    from {{ ref('int_battery_samples') }}
+    where soc_pct is not null
+),
+
+deep_discharges as (
+    select
+        device_id,
+        (min(recorded_at) at time zone 'UTC')::date as day
+    from low_soc_samples
+    where is_low
+    group by device_id, low_run
+    having sum(seconds_counted) >= {{ var('deep_discharge_min_minutes') }} * 60
+),
+
+deep_discharges_daily as (
+    select
+        device_id,
+        day,
+        count(*) as deep_discharge_events
+    from deep_discharges
+    group by device_id, day
+),
+
+energy as (
+    select
+        days.*,
+        case when days.import_readings > 0 then days.import_counter_kwh end as counter_in_kwh,
+        case when days.export_readings > 0 then days.export_counter_kwh end as counter_out_kwh,
+        case when days.power_samples > 0 then days.power_in_kwh end as integrated_in_kwh,
+        case when days.power_samples > 0 then days.power_out_kwh end as integrated_out_kwh
+    from days
+),
+
+final as (
+    select
+        energy.device_id,
+        energy.day,
+        coalesce(energy.counter_in_kwh, energy.integrated_in_kwh) as energy_in_kwh,
+        coalesce(energy.counter_out_kwh, energy.integrated_out_kwh) as energy_out_kwh,
+        case
+            when energy.counter_in_kwh is not null and energy.counter_out_kwh is not null then 'counter'
+            when energy.integrated_in_kwh is not null then 'power_integral'
+        end as energy_method,
+        (
+            coalesce(energy.counter_in_kwh, energy.integrated_in_kwh)
+            + coalesce(energy.counter_out_kwh, energy.integrated_out_kwh)
+        )
+        / nullif(2 * reference.ref_capacity_kwh, 0) as efc_energy,
+        case when energy.soc_seconds > 0 then coalesce(soc_cycles.efc_soc, 0) end as efc_soc,
+        energy.soc_min,
+        energy.soc_max,
+        energy.soc_seconds_weighted / nullif(energy.soc_seconds, 0) as soc_avg_time_weighted,
+        case when energy.soc_seconds > 0 then energy.seconds_soc_high / 3600.0 end as hours_soc_ge_90,
+        case when energy.soc_seconds > 0 then energy.seconds_soc_low / 3600.0 end as hours_soc_le_10,
+        case when energy.soc_seconds > 0 then coalesce(deep_discharges_daily.deep_discharge_events, 0) end
+            as deep_discharge_events,
+        least(100.0, 100.0 * energy.seconds_covered / 86400.0) as coverage_pct,
+        energy.counter_resets,
+        reference.ref_capacity_kwh,
+        reference.ref_source,
+        case
+            when energy.soc_seconds is null or energy.soc_seconds = 0 then 'no_soc'
+            when energy.counter_resets > 0 then 'counter_reset'
+            when energy.counter_in_kwh is null or energy.counter_out_kwh is null then 'energy_from_power'
+            when energy.seconds_covered < 0.9 * 86400 then 'low_coverage'
+            else 'ok'
+        end as quality_flag
+    from energy
+    inner join {{ ref('int_device_reference_capacity') }} as reference
+        on energy.device_id = reference.device_id
+    left join soc_cycles
+        on energy.device_id = soc_cycles.device_id and energy.day = soc_cycles.day
+    left join deep_discharges_daily
+        on energy.device_id = deep_discharges_daily.device_id and energy.day = deep_discharges_daily.day
+)
+
+select * from final

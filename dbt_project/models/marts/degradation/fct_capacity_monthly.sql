@@ -1,0 +1,40 @@
+{#-
+    Apparent capacity and SoH index per device and month. "Apparent": SoC-referenced and measured at
+    the counters, not a vendor state of health (the feed has no voltage, current or temperature).
+-#}
+
+with
+
+observed as (
+    select * from {{ ref('int_capacity_monthly_observed') }}
+),
+
+reference as (
+    select * from {{ ref('int_device_reference_capacity') }}
+),
+
+final as (
+    select
+        observed.device_id,
+        observed.month,
+        observed.apparent_capacity_kwh,
+        observed.n_charge_events + observed.n_discharge_events as n_events,
+        observed.n_charge_events,
+        observed.n_discharge_events,
+        observed.charge_capacity_kwh,
+        observed.discharge_capacity_kwh,
+        reference.ref_capacity_kwh,
+        reference.ref_source,
+        100.0 * observed.apparent_capacity_kwh / nullif(reference.ref_capacity_kwh, 0) as soh_apparent_pct,
+        'geometric mean of monthly median charge and discharge apparent capacity' as capacity_method,
+        case
+            when observed.apparent_capacity_kwh is null then 'too_few_clean_events'
+            when reference.ref_capacity_kwh is null then 'no_reference_capacity'
+            else 'ok'
+        end as quality_flag
+    from observed
+    inner join reference
+        on observed.device_id = reference.device_id
+)
+
+select * from final

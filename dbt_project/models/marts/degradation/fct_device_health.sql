@@ -1,0 +1,107 @@
+{#-
+    One row per device: the latest SoH index, the fade rate (least-squares slope of the monthly SoH
+    index over the trailing fade_trailing_months months that have one, with n and r²), lifetime
+    cycles, the round-trip efficiency of the last 30 days and the anomalies still open.
+-#}
+
+with
+
+devices as (
+    select
+        device_id,
+        ref_capacity_kwh,
+        ref_source
+    from {{ ref('int_device_reference_capacity') }}
+),
+
+capacity_months as (
+    select
+        device_id,
+        month,
+        soh_apparent_pct,
+        apparent_capacity_kwh,
+        row_number() over (partition by device_id order by month desc) as months_back
+    from {{ ref('fct_capacity_monthly') }}
+    where soh_apparent_pct is not null
+),
+
+fade as (
+    select
+        device_id,
+        -- x in years from the month's start, so the slope is percentage points of SoH per year.
+        -regr_slope(soh_apparent_pct, extract(epoch from month::timestamp) / 31557600.0) as fade_pct_per_year,
+        regr_r2(soh_apparent_pct, extract(epoch from month::timestamp) / 31557600.0) as fade_r2,
+        count(*) as n_months,
+        max(case when months_back = 1 then soh_apparent_pct end) as soh_apparent_pct,
+        max(case when months_back = 1 then apparent_capacity_kwh end) as apparent_capacity_kwh,
+        max(month) as soh_month
+    from capacity_months
+    where months_back <= {{ var('fade_trailing_months') }}
+    group by device_id
+),
+
+daily_totals as (
+    select
+        device_id,
+        sum(efc_energy) as lifetime_efc,
+        sum(energy_in_kwh) as lifetime_energy_in_kwh,
+        sum(energy_out_kwh) as lifetime_energy_out_kwh
+    from {{ ref('fct_battery_daily') }}
+    group by device_id
+),
+
+last_seen as (
+    select
+        device_id,
+        max(recorded_at) as last_seen_at
+    from {{ ref('int_battery_samples') }}
+    group by device_id
+),
+
+last_30_days as (
+    select
+        daily.device_id,
+        sum(daily.energy_out_kwh) / nullif(sum(daily.energy_in_kwh), 0) as rte_30d
+    from {{ ref('fct_battery_daily') }} as daily
+    inner join last_seen
+        on daily.device_id = last_seen.device_id
+    where daily.day > (last_seen.last_seen_at at time zone 'UTC')::date - 30
+    group by daily.device_id
+),
+
+anomalies as (
+    select
+        device_id,
+        count(*) filter (where ended_at is null) as open_anomalies,
+        count(*) as total_anomalies
+    from {{ ref('fct_telemetry_anomalies') }}
+    group by device_id
+),
+
+final as (
+    select
+        devices.device_id,
+        fade.soh_apparent_pct,
+        fade.apparent_capacity_kwh,
+        fade.soh_month,
+        devices.ref_capacity_kwh,
+        devices.ref_source,
+        case when fade.n_months >= 3 then fade.fade_pct_per_year end as fade_pct_per_year,
+        case when fade.n_months >= 3 then fade.fade_r2 end as fade_r2,
+        coalesce(fade.n_months, 0) as n_months,
+        daily_totals.lifetime_efc,
+        daily_totals.lifetime_energy_in_kwh,
+        daily_totals.lifetime_energy_out_kwh,
+        last_30_days.rte_30d,
+        last_seen.last_seen_at,
+        coalesce(anomalies.open_anomalies, 0) as open_anomalies,
+        coalesce(anomalies.total_anomalies, 0) as total_anomalies
+    from devices
+    left join fade on devices.device_id = fade.device_id
+    left join daily_totals on devices.device_id = daily_totals.device_id
+    left join last_seen on devices.device_id = last_seen.device_id
+    left join last_30_days on devices.device_id = last_30_days.device_id
+    left join anomalies on devices.device_id = anomalies.device_id
+)
+
+select * from final

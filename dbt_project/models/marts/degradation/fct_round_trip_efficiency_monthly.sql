@@ -1,0 +1,64 @@
+{#-
+    Round-trip efficiency per device and month: energy out / energy in, summed over the whole month
+    (many cycles), never per cycle. The energy stored at the end of the month differs from the start
+    by soc_change_pct of the capacity; when that is large against the throughput the month's figure
+    is biased and quality_flag says so.
+-#}
+
+with
+
+daily as (
+    select * from {{ ref('fct_battery_daily') }}
+),
+
+soc_at_month_edges as (
+    select
+        device_id,
+        date_trunc('month', recorded_at at time zone 'UTC')::date as month,
+        {{ first_by('soc_pct', 'recorded_at') }} as soc_first,
+        {{ last_by('soc_pct', 'recorded_at') }} as soc_last
+    from {{ ref('int_battery_samples') }}
+    where soc_pct is not null
+    group by device_id, date_trunc('month', recorded_at at time zone 'UTC')::date
+),
+
+monthly as (
+    select
+        device_id,
+        date_trunc('month', day)::date as month,
+        sum(energy_in_kwh) as energy_in_kwh,
+        sum(energy_out_kwh) as energy_out_kwh,
+        sum(efc_energy) as efc_energy,
+        count(*) as days_with_data,
+        bool_and(energy_method = 'counter') as all_from_counters
+    from daily
+    group by device_id, date_trunc('month', day)::date
+),
+
+final as (
+    select
+        monthly.device_id,
+        monthly.month,
+        monthly.energy_in_kwh,
+        monthly.energy_out_kwh,
+        monthly.energy_out_kwh / nullif(monthly.energy_in_kwh, 0) as rte,
+        monthly.efc_energy,
+        monthly.days_with_data,
+        soc_at_month_edges.soc_last - soc_at_month_edges.soc_first as soc_change_pct,
+        case
+            when monthly.energy_in_kwh is null or monthly.energy_in_kwh = 0 then 'no_energy_in'
+            when not monthly.all_from_counters then 'energy_from_power'
+            when monthly.efc_energy is null then 'no_reference_capacity'
+            when monthly.efc_energy < 5 then 'few_cycles'
+            -- The stored-energy change biases the ratio by about soc_change / 100 / cycles.
+            when
+                abs(soc_at_month_edges.soc_last - soc_at_month_edges.soc_first) / 100.0
+                > 0.01 * monthly.efc_energy then 'soc_drift'
+            else 'ok'
+        end as quality_flag
+    from monthly
+    left join soc_at_month_edges
+        on monthly.device_id = soc_at_month_edges.device_id and monthly.month = soc_at_month_edges.month
+)
+
+select * from final

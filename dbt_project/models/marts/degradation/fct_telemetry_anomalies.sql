@@ -1,0 +1,124 @@
+{#-
+    Telemetry health events that gate the degradation KPIs, one row per occurrence:
+    - gap: no battery sample for longer than sample_gap_cap_seconds;
+    - counter_reset: a battery or grid energy counter dropped by more than the jitter tolerance;
+    - soc_jump: SoC moved at least soc_jump_min_pct between two samples without a gap (BMS recalibration);
+    - soc_stuck_while_power_flows: power above the idle threshold for soc_stuck_min_minutes or more
+      while SoC did not change.
+    ended_at is null while an anomaly is still going on at the device's latest sample.
+-#}
+
+{%- set idle_w = var('battery_idle_max_power_w') %}
+
+with
+
+samples as (
+    select
+        device_id,
+        recorded_at,
+        next_recorded_at,
+        seconds_to_next,
+        seconds_counted,
+        is_gap_after,
+        soc_pct,
+        battery_power_w,
+        lead(soc_pct) over device_in_time as next_soc_pct,
+        abs(battery_power_w) > {{ idle_w }} as is_power_flowing
+    from {{ ref('int_battery_samples') }}
+    window device_in_time as (partition by device_id order by recorded_at)
+),
+
+gaps as (
+    select
+        device_id,
+        'gap' as anomaly_type,
+        recorded_at as started_at,
+        next_recorded_at as ended_at,
+        null::text as metric_name,
+        'no battery readings for ' || round(seconds_to_next::numeric / 60, 1) || ' minutes' as details
+    from samples
+    where is_gap_after
+),
+
+counter_resets as (
+    select
+        device_id,
+        'counter_reset' as anomaly_type,
+        previous_recorded_at as started_at,
+        recorded_at as ended_at,
+        metric_name,
+        metric_name || ' dropped to ' || round(reading_kwh::numeric, 2) || ' kWh (reset or meter swap)'
+            as details
+    from {{ ref('int_telemetry_counter_deltas') }}
+    where is_reset
+),
+
+soc_jumps as (
+    select
+        device_id,
+        'soc_jump' as anomaly_type,
+        recorded_at as started_at,
+        next_recorded_at as ended_at,
+        null::text as metric_name,
+        'SoC jumped from ' || soc_pct || ' % to ' || next_soc_pct || ' % in '
+        || round(seconds_to_next::numeric) || ' s' as details
+    from samples
+    where not is_gap_after and abs(next_soc_pct - soc_pct) >= {{ var('soc_jump_min_pct') }}
+),
+
+samples_with_previous as (
+    select
+        *,
+        lag(soc_pct) over (partition by device_id order by recorded_at) as previous_soc_pct
+    from samples
+),
+
+flow_runs as (
+    -- A new run starts wherever power is not flowing or SoC changed: the flowing samples of one run
+    -- all saw the same SoC.
+    select
+        *,
+        sum(case when is_power_flowing and soc_pct = previous_soc_pct then 0 else 1 end)
+            over (partition by device_id order by recorded_at) as stuck_run
+    from samples_with_previous
+    where soc_pct is not null
+),
+
+stuck_runs as (
+    select
+        device_id,
+        min(recorded_at) as started_at,
+        max(next_recorded_at) as run_end,
+        bool_or(next_recorded_at is null) as is_open,
+        sum(seconds_counted) as seconds_stuck,
+        min(soc_pct) as soc_pct,
+        avg(abs(battery_power_w)) as avg_power_w
+    from flow_runs
+    where is_power_flowing
+    group by device_id, stuck_run
+),
+
+soc_stuck as (
+    select
+        device_id,
+        'soc_stuck_while_power_flows' as anomaly_type,
+        started_at,
+        case when not is_open then run_end end as ended_at,
+        null::text as metric_name,
+        'SoC stayed at ' || soc_pct || ' % for ' || round(seconds_stuck::numeric / 60) || ' minutes with about '
+        || round(avg_power_w::numeric / 1000, 1) || ' kW flowing' as details
+    from stuck_runs
+    where seconds_stuck >= {{ var('soc_stuck_min_minutes') }} * 60
+),
+
+final as (
+    select * from gaps
+    union all
+    select * from counter_resets
+    union all
+    select * from soc_jumps
+    union all
+    select * from soc_stuck
+)
+
+select * from final

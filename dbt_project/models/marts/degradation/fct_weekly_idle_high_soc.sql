@@ -1,0 +1,30 @@
+{#-
+    Worked example of docs/analyst-guide.md: hours per device and ISO week (Monday, UTC) that the
+    battery sat idle at a high state of charge, a calendar-ageing stress. Idle means |power| at or
+    below battery_idle_max_power_w; high means SoC at or above high_soc_pct.
+-#}
+
+with
+
+samples as (
+    select
+        device_id,
+        date_trunc('week', recorded_at at time zone 'UTC')::date as week_start,
+        seconds_counted,
+        soc_pct >= {{ var('high_soc_pct') }} as is_high_soc,
+        abs(battery_power_w) <= {{ var('battery_idle_max_power_w') }} as is_idle
+    from {{ ref('int_battery_samples') }}
+    where soc_pct is not null and battery_power_w is not null
+),
+
+final as (
+    select
+        device_id,
+        week_start,
+        sum(case when is_idle and is_high_soc then seconds_counted else 0 end) / 3600.0 as hours_idle_high_soc,
+        sum(seconds_counted) / 3600.0 as hours_observed
+    from samples
+    group by device_id, week_start
+)
+
+select * from final
