@@ -367,7 +367,8 @@ def generate(
     Physically consistent: SoC follows battery power over a usable capacity that fades a few % per
     year, counters integrate power, solar, load and grid balance; with gaps, counter jitter, one
     counter reset and devices missing some metrics. OUT_DIR/ground_truth.json records the capacity,
-    fade, efficiency and energy used, to check the marts against. Load it with `loader load OUT_DIR`.
+    fade, efficiency and energy used, to check the marts against; OUT_DIR/device_specs.csv the
+    devices' capacities in the format of the dbt seed `device_specs`. Load it with `loader load OUT_DIR`.
     """
     spec = FleetSpec(
         devices=devices,

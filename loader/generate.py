@@ -6,7 +6,8 @@ stored over a usable capacity that fades linearly (a few % per year); import/exp
 integrate battery power; solar, site load and grid readings balance (grid = load + charge -
 discharge - solar). Some devices lack some metrics, telemetry has gaps and counter jitter, and one
 device's import counter is reset (a meter swap). The ground truth used (capacity per month, fade,
-efficiency, energy, cycles) is written to `ground_truth.json` so the marts can be checked against it.
+efficiency, energy, cycles) is written to `ground_truth.json` so the marts can be checked against it,
+and the devices' specifications to `device_specs.csv`, in the format of the dbt seed of that name.
 
 Output is streamed: each metric is written to its own temporary file while simulating, and the files
 are joined into the response afterwards, so memory does not grow with the number of days.
@@ -310,7 +311,15 @@ def generate_fleet(spec: FleetSpec, out_dir: Path, workers: int | None = None,
         "devices": [asdict(truth) | {"efc_energy": round(truth.efc_energy, 4)} for truth in truths],
     }
     (out_dir / "ground_truth.json").write_text(json.dumps(ground_truth, indent=1))
+    write_device_specs(truths, out_dir / "device_specs.csv")
     return truths
+
+
+def write_device_specs(truths: list[DeviceTruth], path: Path) -> None:
+    """The fleet's rows for the dbt seed `device_specs` (copy into dbt_project/seeds/ to use them)."""
+    lines = ["device_id,usable_capacity_kwh,max_power_kw,commissioned_on"]
+    lines += [f"{t.device_id},{t.usable_capacity_kwh},{t.max_power_kw},{t.commissioned_on}" for t in truths]
+    path.write_text("\n".join(lines) + "\n")
 
 
 def _inject_bad_input(out_dir: Path, truths: list[DeviceTruth], spec: FleetSpec) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -51,7 +52,7 @@ def write_profile(settings: ConnectionSettings, folder: Path, threads: int = 1) 
 
 
 def run_dbt(
-    settings: ConnectionSettings, work_dir: Path, *args: str, check: bool = True
+    settings: ConnectionSettings, work_dir: Path, *args: str, check: bool = True, project_dir: Path = PROJECT_ROOT
 ) -> subprocess.CompletedProcess[str]:
     """Run the dbt CLI against `settings`, with its own profiles, target and log folders."""
     profiles = write_profile(settings, work_dir / "profiles")
@@ -64,8 +65,16 @@ def run_dbt(
     }
     env.pop("DBT_TARGET", None)
     completed = subprocess.run(
-        [str(BIN_DIR / "dbt"), *args], cwd=PROJECT_ROOT, env=env, text=True, capture_output=True, timeout=1800
+        [str(BIN_DIR / "dbt"), *args], cwd=project_dir, env=env, text=True, capture_output=True, timeout=1800
     )
     if check:
         assert completed.returncode == 0, f"dbt {' '.join(args)} failed:\n{completed.stdout[-8000:]}"
     return completed
+
+
+def copy_dbt_project(destination: Path) -> Path:
+    """A private copy of the dbt project (to change seeds in), sharing nothing with the checkout."""
+    destination.mkdir(parents=True, exist_ok=True)
+    shutil.copy(PROJECT_ROOT / "dbt_project.yml", destination / "dbt_project.yml")
+    shutil.copytree(PROJECT_ROOT / "dbt_project", destination / "dbt_project")
+    return destination

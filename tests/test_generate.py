@@ -8,7 +8,7 @@ from itertools import pairwise
 from pathlib import Path
 
 from loader.generate import BATTERY_EXPORT, BATTERY_IMPORT, BATTERY_POWER, SOC, FleetSpec, generate_fleet
-from tests.helpers import invoke
+from tests.helpers import PROJECT_ROOT, invoke
 
 
 def digest(folder: Path) -> dict[str, str]:
@@ -68,3 +68,6 @@ def test_fleet_has_missing_metrics_a_counter_reset_and_ground_truth(tmp_path: Pa
     assert [device["device_id"] for device in ground_truth["devices"]] == [truth.device_id for truth in truths]
     assets = json.loads((tmp_path / "assets" / "assets.json").read_text())
     assert assets["totalCount"] == 5
+    specs = (tmp_path / "device_specs.csv").read_text().splitlines()
+    assert specs[0] == (PROJECT_ROOT / "dbt_project" / "seeds" / "device_specs.csv").read_text().splitlines()[0]
+    assert specs[1].split(",")[:2] == [truths[0].device_id, str(truths[0].usable_capacity_kwh)]

@@ -179,9 +179,11 @@ final as (
         has_counter_reset,
         next_recorded_at,
         extract(epoch from next_recorded_at - recorded_at)::double precision as seconds_to_next,
-        least(
-            extract(epoch from next_recorded_at - recorded_at), {{ gap_cap }}
-        )::double precision as seconds_counted,
+        -- least() skips nulls: the latest sample must stay null, not count for the whole cap.
+        case
+            when next_recorded_at is not null
+                then least(extract(epoch from next_recorded_at - recorded_at), {{ gap_cap }})::double precision
+        end as seconds_counted,
         coalesce(next_recorded_at - recorded_at > interval '{{ gap_cap }} seconds', false) as is_gap_after
     from with_next
     where recorded_at >= write_from

@@ -1,0 +1,101 @@
+"""What the degradation marts recovered, next to what `loader generate` simulated (ground_truth.json).
+
+Shared by the ground-truth test and bench/degradation_bench.py. The true fade rate and cycle count
+are expressed against the reference capacity the marts use: the simulated usable capacity when the
+device has a spec row, else the true capacity over the baseline months.
+"""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass, field
+from typing import Any
+
+import psycopg
+
+
+@dataclass
+class DeviceComparison:
+    device_id: str
+    ref_source: str
+    power_sign: tuple[str, str]
+    monthly_capacity_kwh: list[tuple[str, float | None, float]] = field(default_factory=list)
+    fade_pct_per_year: tuple[float | None, float] = (None, 0.0)
+    efc: tuple[float, float] = (0.0, 0.0)
+    rte: tuple[float, float] = (0.0, 0.0)
+    energy_in_kwh: tuple[float, float] = (0.0, 0.0)
+    energy_out_kwh: tuple[float, float] = (0.0, 0.0)
+
+    def capacity_errors_pct(self) -> list[float | None]:
+        return [None if got is None else 100 * (got / true - 1) for _, got, true in self.monthly_capacity_kwh]
+
+
+def compare(
+    conn: psycopg.Connection, truth_devices: list[dict[str, Any]], schema: str = "analytics"
+) -> list[DeviceComparison]:
+    comparisons = []
+    for truth in truth_devices:
+        device = truth["device_id"]
+
+        def row(query: str, device: str = device) -> tuple[Any, ...]:
+            found = conn.execute(query.format(schema=schema), [device]).fetchone()
+            assert found is not None, f"no row for device {device}: {query}"
+            return found
+
+        ref_source, baseline_months = row(
+            "select ref_source, baseline_months from {schema}.int_device_reference_capacity where device_id = %s"
+        )
+        (sign,) = row("select power_positive_means from {schema}.int_device_power_sign where device_id = %s")
+        recovered_months = dict(
+            conn.execute(
+                f"select to_char(month, 'YYYY-MM'), apparent_capacity_kwh from {schema}.fct_capacity_monthly"
+                " where device_id = %s",
+                [device],
+            ).fetchall()
+        )
+        true_months = truth["monthly_capacity_kwh"]
+        if ref_source == "spec":
+            true_ref = truth["usable_capacity_kwh"]
+        else:
+            first_months = sorted(month for month, capacity in recovered_months.items() if capacity is not None)
+            true_ref = statistics.median(true_months[month] for month in first_months[:baseline_months])
+        fade, efc = row("select fade_pct_per_year, lifetime_efc from {schema}.fct_device_health where device_id = %s")
+        energy_in, energy_out = row(
+            "select sum(energy_in_kwh), sum(energy_out_kwh)"
+            " from {schema}.fct_round_trip_efficiency_monthly where device_id = %s"
+        )
+        comparisons.append(
+            DeviceComparison(
+                device_id=device,
+                ref_source=ref_source,
+                power_sign=(sign, truth["battery_power_positive_means"]),
+                monthly_capacity_kwh=[(m, recovered_months.get(m), true) for m, true in true_months.items()],
+                fade_pct_per_year=(fade, truth["fade_pct_per_year"] * truth["usable_capacity_kwh"] / true_ref),
+                efc=(efc, (truth["energy_in_kwh"] + truth["energy_out_kwh"]) / (2 * true_ref)),
+                rte=(energy_out / energy_in, truth["round_trip_efficiency"]),
+                energy_in_kwh=(energy_in, truth["energy_in_kwh"]),
+                energy_out_kwh=(energy_out, truth["energy_out_kwh"]),
+            )
+        )
+    return comparisons
+
+
+def format_table(comparisons: list[DeviceComparison]) -> str:
+    """Recovered vs true, one block per device, for test failures, benchmark output and issue notes."""
+    lines = []
+    for c in comparisons:
+        errors = [f"{e:+.2f}" if e is not None else "n/a" for e in c.capacity_errors_pct()]
+        months = [f"{m} {'n/a' if got is None else f'{got:.1f}'}/{true:.1f}" for m, got, true in c.monthly_capacity_kwh]
+        lines += [
+            f"{c.device_id} (E_ref: {c.ref_source}; power positive means {c.power_sign[0]}, truth {c.power_sign[1]})",
+            f"  monthly apparent capacity kWh (recovered/true): {', '.join(months)}",
+            f"  capacity error %: {', '.join(errors)}",
+            f"  fade %/yr {_pair(c.fade_pct_per_year, 2)}; EFC {_pair(c.efc, 1)};"
+            f" RTE {_pair(c.rte, 4)}; energy in kWh {_pair(c.energy_in_kwh, 0)}; out {_pair(c.energy_out_kwh, 0)}",
+        ]
+    return "\n".join(lines)
+
+
+def _pair(pair: tuple[float | None, float], digits: int) -> str:
+    got, true = pair
+    return f"{'n/a' if got is None else f'{got:.{digits}f}'} (true {true:.{digits}f})"
