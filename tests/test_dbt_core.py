@@ -164,6 +164,17 @@ def test_three_rounds_give_exactly_the_distinct_valid_points_and_matching_rollup
     assert energy.keys() == wanted.keys()
     assert all(math.isclose(energy[key], wanted[key], rel_tol=1e-9, abs_tol=1e-6) for key in energy)
 
+    # The battery sample timeline, built incrementally over the three rounds (late points into old
+    # hours included), equals one built from scratch.
+    timeline = "select * from analytics.int_battery_samples order by device_id, recorded_at"
+    built_incrementally = rows(backend, timeline)
+    assert len(built_incrementally) > 3 * 1440
+    rebuild_vars = TEST_VARS.replace("{", "{allow_full_refresh_of_history: true, ")
+    run_dbt(
+        backend.settings, tmp_path / "dbt", "run", "--full-refresh", "-s", "int_battery_samples", "--vars", rebuild_vars
+    )
+    assert rows(backend, timeline) == built_incrementally
+
     # The alert view names exactly the devices whose latest recent SoC is below 20 %.
     low = {row[0] for row in rows(backend, "select device_id::text from analytics.alert_low_soc")}
     assert first in low
