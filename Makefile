@@ -36,7 +36,7 @@ lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
-	$(BIN)/sqlfluff lint dbt_project/models
+	$(BIN)/sqlfluff lint dbt_project/models docs/templates
 
 # pytest exits 5 when it collected no tests; that is a failure here, not a pass.
 pytest: setup
