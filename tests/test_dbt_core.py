@@ -302,6 +302,16 @@ def test_docs_generate_shows_lineage_from_sources_to_every_model_and_exposure(
         if not spec["description"]
     ]
     assert undocumented == []
+    catalog = json.loads((tmp_path / "target" / "catalog.json").read_text())["nodes"]
+    built_but_not_described = [
+        f"{node}.{column}"
+        for node in models
+        if node in catalog
+        for column in catalog[node]["columns"]
+        if column not in manifest["nodes"][node]["columns"]
+    ]
+    assert built_but_not_described == []
+    assert "model.battery_telemetry.fct_device_health" in catalog
     assert sorted(parents["exposure.battery_telemetry.low_soc_alerting"]) == [
         "model.battery_telemetry.alert_low_soc",
         "model.battery_telemetry.alert_soc_no_data",
