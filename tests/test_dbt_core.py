@@ -213,12 +213,17 @@ def test_timescaledb_objects_and_policies_are_in_place_after_a_build(
 
     hypertables = {row[0]: row[1] for row in rows(
         backend, "select hypertable_name, compression_enabled from timescaledb_information.hypertables")}  # fmt: skip
-    assert hypertables == {"battery_telemetry": True, "int_telemetry_counter_deltas": False}
+    assert hypertables == {
+        "battery_telemetry": True,
+        "int_telemetry_counter_deltas": False,
+        "int_battery_samples": False,
+    }
     jobs = sorted(rows(backend, "select proc_name, hypertable_name from timescaledb_information.jobs"
                                 " where proc_name like 'policy\\_%'"
                                 " and proc_name <> 'policy_job_stat_history_retention'"))  # fmt: skip
     assert jobs == [
         ("policy_compression", "battery_telemetry"),
+        ("policy_refresh_continuous_aggregate", "battery_cycling_hourly"),
         ("policy_refresh_continuous_aggregate", "battery_energy_daily"),
         ("policy_refresh_continuous_aggregate", "battery_soc_daily"),
         ("policy_refresh_continuous_aggregate", "battery_telemetry_hourly"),
@@ -226,7 +231,9 @@ def test_timescaledb_objects_and_policies_are_in_place_after_a_build(
     aggregates = dict(
         rows(backend, "select view_name, materialized_only from timescaledb_information.continuous_aggregates")
     )
-    assert aggregates == {"battery_energy_daily": False, "battery_soc_daily": False, "battery_telemetry_hourly": False}
+    assert aggregates == dict.fromkeys(
+        ["battery_cycling_hourly", "battery_energy_daily", "battery_soc_daily", "battery_telemetry_hourly"], False
+    )
     # History was backfilled into the materialization, not only computed in real time.
     assert backend.scalar("select count(*) from analytics.battery_telemetry_hourly") == 25
     [(schema, table)] = rows(backend, "select materialization_hypertable_schema, materialization_hypertable_name"

@@ -28,6 +28,15 @@
 {%- set export = var('battery_export_metric_name') -%}
 {%- set gap_cap = var('sample_gap_cap_seconds') %}
 
+{#- Incremental builds read each changed device's readings from its window on, through the index
+    (a lateral subquery per device: a plain join makes the planner scan whole tables). -#}
+{%- set in_device_window -%}
+    {%- if is_incremental() %}
+        and source_rows.device_id = device_windows.device_id
+        and source_rows.recorded_at >= device_windows.write_from - interval '{{ gap_cap }} seconds'
+    {%- endif %}
+{%- endset %}
+
 with
 
 {% if is_incremental() %}
@@ -57,63 +66,34 @@ with
             limit 1
         ) as previous_sample on true
     ),
-
-    readings as (
-        select
-            telemetry.device_id,
-            telemetry.recorded_at,
-            telemetry.metric_name,
-            telemetry.value,
-            null::double precision as delta_kwh,
-            false as is_reset,
-            device_windows.write_from
-        from {{ ref('battery_telemetry') }} as telemetry
-        inner join device_windows
-            on
-                telemetry.device_id = device_windows.device_id
-                and telemetry.recorded_at >= device_windows.write_from - interval '{{ gap_cap }} seconds'
-        where telemetry.metric_name in ('{{ soc }}', '{{ power }}')
-        union all
-        select
-            deltas.device_id,
-            deltas.recorded_at,
-            deltas.metric_name,
-            deltas.reading_kwh as value,
-            deltas.delta_kwh,
-            deltas.is_reset,
-            device_windows.write_from
-        from {{ ref('int_telemetry_counter_deltas') }} as deltas
-        inner join device_windows
-            on
-                deltas.device_id = device_windows.device_id
-                and deltas.recorded_at >= device_windows.write_from - interval '{{ gap_cap }} seconds'
-        where deltas.metric_name in ('{{ import }}', '{{ export }}')
-    ),
-{% else %}
-    readings as (
-        select
-            device_id,
-            recorded_at,
-            metric_name,
-            value,
-            null::double precision as delta_kwh,
-            false as is_reset,
-            '-infinity'::timestamptz as write_from
-        from {{ ref('battery_telemetry') }}
-        where metric_name in ('{{ soc }}', '{{ power }}')
-        union all
-        select
-            device_id,
-            recorded_at,
-            metric_name,
-            reading_kwh as value,
-            delta_kwh,
-            is_reset,
-            '-infinity'::timestamptz as write_from
-        from {{ ref('int_telemetry_counter_deltas') }}
-        where metric_name in ('{{ import }}', '{{ export }}')
-    ),
 {% endif %}
+
+readings as (
+    select
+        battery_readings.*,
+        {{ 'device_windows.write_from' if is_incremental() else "'-infinity'::timestamptz as write_from" }}
+    from {% if is_incremental() %}device_windows cross join lateral {% endif %}(
+        select
+            source_rows.device_id,
+            source_rows.recorded_at,
+            source_rows.metric_name,
+            source_rows.value,
+            null::double precision as delta_kwh,
+            false as is_reset
+        from {{ ref('battery_telemetry') }} as source_rows
+        where source_rows.metric_name in ('{{ soc }}', '{{ power }}') {{ in_device_window }}
+        union all
+        select
+            source_rows.device_id,
+            source_rows.recorded_at,
+            source_rows.metric_name,
+            source_rows.reading_kwh as value,
+            source_rows.delta_kwh,
+            source_rows.is_reset
+        from {{ ref('int_telemetry_counter_deltas') }} as source_rows
+        where source_rows.metric_name in ('{{ import }}', '{{ export }}') {{ in_device_window }}
+    ) as battery_readings
+),
 
 readings_by_time as (
     select
