@@ -25,6 +25,7 @@ class DeviceComparison:
     rte: tuple[float, float] = (0.0, 0.0)
     energy_in_kwh: tuple[float, float] = (0.0, 0.0)
     energy_out_kwh: tuple[float, float] = (0.0, 0.0)
+    monthly_rte_soc_adjusted: list[float | None] = field(default_factory=list)
 
     def capacity_errors_pct(self) -> list[float | None]:
         return [None if got is None else 100 * (got / true - 1) for _, got, true in self.monthly_capacity_kwh]
@@ -64,6 +65,14 @@ def compare(
             "select sum(energy_in_kwh), sum(energy_out_kwh)"
             " from {schema}.fct_round_trip_efficiency_monthly where device_id = %s"
         )
+        monthly_rte = [
+            value
+            for (value,) in conn.execute(
+                f"select rte_soc_adjusted from {schema}.fct_round_trip_efficiency_monthly"
+                " where device_id = %s order by month",
+                [device],
+            ).fetchall()
+        ]
         comparisons.append(
             DeviceComparison(
                 device_id=device,
@@ -75,6 +84,7 @@ def compare(
                 rte=(energy_out / energy_in, truth["round_trip_efficiency"]),
                 energy_in_kwh=(energy_in, truth["energy_in_kwh"]),
                 energy_out_kwh=(energy_out, truth["energy_out_kwh"]),
+                monthly_rte_soc_adjusted=monthly_rte,
             )
         )
     return comparisons
@@ -92,6 +102,8 @@ def format_table(comparisons: list[DeviceComparison]) -> str:
             f"  capacity error %: {', '.join(errors)}",
             f"  fade %/yr {_pair(c.fade_pct_per_year, 2)}; EFC {_pair(c.efc, 1)};"
             f" RTE {_pair(c.rte, 4)}; energy in kWh {_pair(c.energy_in_kwh, 0)}; out {_pair(c.energy_out_kwh, 0)}",
+            "  monthly RTE, SoC-adjusted: "
+            + ", ".join("n/a" if value is None else f"{value:.4f}" for value in c.monthly_rte_soc_adjusted),
         ]
     return "\n".join(lines)
 

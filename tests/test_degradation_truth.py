@@ -57,6 +57,8 @@ def test_marts_recover_simulated_capacity_fade_cycles_and_efficiency(
         assert fade is not None and abs(fade - true_fade) <= 1, report
         assert abs(c.efc[0] / c.efc[1] - 1) <= 0.02, report
         assert abs(c.rte[0] - c.rte[1]) <= 0.01, report
+        assert len(c.monthly_rte_soc_adjusted) == 6, report
+        assert all(rte is not None and abs(rte - c.rte[1]) <= 0.01 for rte in c.monthly_rte_soc_adjusted), report
 
     with backend.connect() as conn:
         resets = conn.execute(

@@ -1,8 +1,10 @@
 {#-
     Round-trip efficiency per device and month: energy out / energy in, summed over the whole month
     (many cycles), never per cycle. The energy stored at the end of the month differs from the start
-    by soc_change_pct of the capacity; when that is large against the throughput the month's figure
-    is biased and quality_flag says so.
+    by soc_change_pct of the capacity; when that is large against the throughput `rte` is biased and
+    quality_flag says so. rte_soc_adjusted removes that bias: it counts the stored change as if it
+    had been discharged, at the month's discharge apparent capacity (capacity x discharge efficiency,
+    the energy 100 SoC points give out at the counter).
 -#}
 
 with
@@ -42,6 +44,11 @@ final as (
         monthly.energy_in_kwh,
         monthly.energy_out_kwh,
         monthly.energy_out_kwh / nullif(monthly.energy_in_kwh, 0) as rte,
+        (
+            monthly.energy_out_kwh
+            + (soc_at_month_edges.soc_last - soc_at_month_edges.soc_first) / 100.0
+            * observed.discharge_capacity_kwh
+        ) / nullif(monthly.energy_in_kwh, 0) as rte_soc_adjusted,
         monthly.efc_energy,
         monthly.days_with_data,
         soc_at_month_edges.soc_last - soc_at_month_edges.soc_first as soc_change_pct,
@@ -59,6 +66,8 @@ final as (
     from monthly
     left join soc_at_month_edges
         on monthly.device_id = soc_at_month_edges.device_id and monthly.month = soc_at_month_edges.month
+    left join {{ ref('int_capacity_monthly_observed') }} as observed
+        on monthly.device_id = observed.device_id and monthly.month = observed.month
 )
 
 select * from final
