@@ -26,6 +26,7 @@ class DeviceComparison:
     energy_in_kwh: tuple[float, float] = (0.0, 0.0)
     energy_out_kwh: tuple[float, float] = (0.0, 0.0)
     monthly_rte_soc_adjusted: list[float | None] = field(default_factory=list)
+    rte_30d_soc_adjusted: float | None = None
 
     def capacity_errors_pct(self) -> list[float | None]:
         return [None if got is None else 100 * (got / true - 1) for _, got, true in self.monthly_capacity_kwh]
@@ -60,7 +61,10 @@ def compare(
         else:
             first_months = sorted(month for month, capacity in recovered_months.items() if capacity is not None)
             true_ref = statistics.median(true_months[month] for month in first_months[:baseline_months])
-        fade, efc = row("select fade_pct_per_year, lifetime_efc from {schema}.fct_device_health where device_id = %s")
+        fade, efc, rte_30d = row(
+            "select fade_pct_per_year, lifetime_efc, rte_30d_soc_adjusted from {schema}.fct_device_health"
+            " where device_id = %s"
+        )
         energy_in, energy_out = row(
             "select sum(energy_in_kwh), sum(energy_out_kwh)"
             " from {schema}.fct_round_trip_efficiency_monthly where device_id = %s"
@@ -85,6 +89,7 @@ def compare(
                 energy_in_kwh=(energy_in, truth["energy_in_kwh"]),
                 energy_out_kwh=(energy_out, truth["energy_out_kwh"]),
                 monthly_rte_soc_adjusted=monthly_rte,
+                rte_30d_soc_adjusted=rte_30d,
             )
         )
     return comparisons
@@ -102,8 +107,9 @@ def format_table(comparisons: list[DeviceComparison]) -> str:
             f"  capacity error %: {', '.join(errors)}",
             f"  fade %/yr {_pair(c.fade_pct_per_year, 2)}; EFC {_pair(c.efc, 1)};"
             f" RTE {_pair(c.rte, 4)}; energy in kWh {_pair(c.energy_in_kwh, 0)}; out {_pair(c.energy_out_kwh, 0)}",
-            "  monthly RTE, SoC-adjusted: "
-            + ", ".join("n/a" if value is None else f"{value:.4f}" for value in c.monthly_rte_soc_adjusted),
+            "  RTE SoC-adjusted, monthly: "
+            + ", ".join("n/a" if value is None else f"{value:.4f}" for value in c.monthly_rte_soc_adjusted)
+            + f"; last 30 days: {'n/a' if c.rte_30d_soc_adjusted is None else f'{c.rte_30d_soc_adjusted:.4f}'}",
         ]
     return "\n".join(lines)
 

@@ -59,6 +59,7 @@ def test_marts_recover_simulated_capacity_fade_cycles_and_efficiency(
         assert abs(c.rte[0] - c.rte[1]) <= 0.01, report
         assert len(c.monthly_rte_soc_adjusted) == 6, report
         assert all(rte is not None and abs(rte - c.rte[1]) <= 0.01 for rte in c.monthly_rte_soc_adjusted), report
+        assert c.rte_30d_soc_adjusted is not None and abs(c.rte_30d_soc_adjusted - c.rte[1]) <= 0.01, report
 
     with backend.connect() as conn:
         resets = conn.execute(

@@ -61,12 +61,36 @@ last_seen as (
 last_30_days as (
     select
         daily.device_id,
-        sum(daily.energy_out_kwh) / nullif(sum(daily.energy_in_kwh), 0) as rte_30d
+        sum(daily.energy_in_kwh) as energy_in_kwh,
+        sum(daily.energy_out_kwh) as energy_out_kwh
     from {{ ref('fct_battery_daily') }} as daily
     inner join last_seen
         on daily.device_id = last_seen.device_id
     where daily.day > (last_seen.last_seen_at at time zone 'UTC')::date - 30
     group by daily.device_id
+),
+
+soc_change_30_days as (
+    select
+        samples.device_id,
+        {{ last_by('samples.soc_pct', 'samples.recorded_at') }}
+        - {{ first_by('samples.soc_pct', 'samples.recorded_at') }} as soc_change_pct
+    from {{ ref('int_battery_samples') }} as samples
+    inner join last_seen
+        on samples.device_id = last_seen.device_id
+    where
+        samples.soc_pct is not null
+        and samples.recorded_at >= (last_seen.last_seen_at at time zone 'UTC')::date - 29
+    group by samples.device_id
+),
+
+latest_discharge_capacity as (
+    select distinct on (device_id)
+        device_id,
+        discharge_capacity_kwh
+    from {{ ref('int_capacity_monthly_observed') }}
+    where n_discharge_events >= {{ var('capacity_min_events_per_direction') }}
+    order by device_id asc, month desc
 ),
 
 anomalies as (
@@ -92,7 +116,11 @@ final as (
         daily_totals.lifetime_efc,
         daily_totals.lifetime_energy_in_kwh,
         daily_totals.lifetime_energy_out_kwh,
-        last_30_days.rte_30d,
+        last_30_days.energy_out_kwh / nullif(last_30_days.energy_in_kwh, 0) as rte_30d,
+        (
+            last_30_days.energy_out_kwh
+            + soc_change_30_days.soc_change_pct / 100.0 * latest_discharge_capacity.discharge_capacity_kwh
+        ) / nullif(last_30_days.energy_in_kwh, 0) as rte_30d_soc_adjusted,
         last_seen.last_seen_at,
         coalesce(anomalies.open_anomalies, 0) as open_anomalies,
         coalesce(anomalies.total_anomalies, 0) as total_anomalies
@@ -101,6 +129,8 @@ final as (
     left join daily_totals on devices.device_id = daily_totals.device_id
     left join last_seen on devices.device_id = last_seen.device_id
     left join last_30_days on devices.device_id = last_30_days.device_id
+    left join soc_change_30_days on devices.device_id = soc_change_30_days.device_id
+    left join latest_discharge_capacity on devices.device_id = latest_discharge_capacity.device_id
     left join anomalies on devices.device_id = anomalies.device_id
 )
 
