@@ -70,9 +70,12 @@ def test_marts_recover_simulated_capacity_fade_cycles_and_efficiency(
             "select device_id::text, started_at, ended_at from analytics.fct_telemetry_anomalies"
             " where anomaly_type = 'gap'"
         ).fetchall()
+        anomaly_types = {row[0] for row in conn.execute("select anomaly_type from analytics.fct_telemetry_anomalies")}
         fleet_months = conn.execute(
             "select month, devices, devices_with_soh from analytics.fct_fleet_monthly order by month"
         ).fetchall()
+    # The simulation has gaps and one counter reset, and nothing else the anomaly rules look for.
+    assert anomaly_types == {"gap", "counter_reset"}
     reset_devices = {device["device_id"] for device in truth if device["counter_reset_at"]}
     assert {device for device, _ in resets} == reset_devices
     # Every simulated silence longer than the cap (900 s) plus one sample interval is reported, from

@@ -27,6 +27,7 @@ select
     count(import_reading_kwh) as import_readings,
     count(export_reading_kwh) as export_readings,
     sum(case when has_counter_reset then 1 else 0 end) as counter_resets,
+    sum(case when has_counter_jump then 1 else 0 end) as counter_jumps,
     count(*) as sample_count
 from {{ ref('int_battery_samples') }}
 group by device_id, {{ bucket_start('1 hour', 'recorded_at') }}

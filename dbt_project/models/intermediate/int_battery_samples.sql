@@ -16,7 +16,8 @@
     The battery's timeline: one row per device and time at which state of charge, battery power or
     the battery's import/export counters were read. SoC and power are carried forward from their last
     reading (at most sample_gap_cap_seconds old), each row knows its duration to the next sample
-    (capped: a longer silence is a gap) and the energy the counters counted since the previous reading.
+    (capped: a longer silence is a gap) and the energy the counters counted since the previous reading,
+    unless that is more than the battery's power allows (a counter jump: the delta is dropped).
     Window functions, so not a continuous aggregate; battery_cycling_hourly sums it.
     Incremental: for each device the batch touched, rows are rewritten from the sample before the
     earliest new reading, with one gap cap of earlier rows read for carrying values forward.
@@ -79,6 +80,7 @@ readings as (
             source_rows.metric_name,
             source_rows.value,
             null::double precision as delta_kwh,
+            null::double precision as seconds_since_previous,
             false as is_reset
         from {{ ref('battery_telemetry') }} as source_rows
         where source_rows.metric_name in ('{{ soc }}', '{{ power }}') {{ in_device_window }}
@@ -89,6 +91,7 @@ readings as (
             source_rows.metric_name,
             source_rows.reading_kwh as value,
             source_rows.delta_kwh,
+            source_rows.seconds_since_previous,
             source_rows.is_reset
         from {{ ref('int_telemetry_counter_deltas') }} as source_rows
         where source_rows.metric_name in ('{{ import }}', '{{ export }}') {{ in_device_window }}
@@ -106,6 +109,8 @@ readings_by_time as (
         max(case when metric_name = '{{ export }}' then value end) as export_reading_kwh,
         sum(case when metric_name = '{{ import }}' then delta_kwh end) as import_delta_kwh,
         sum(case when metric_name = '{{ export }}' then delta_kwh end) as export_delta_kwh,
+        max(case when metric_name = '{{ import }}' then seconds_since_previous end) as import_seconds,
+        max(case when metric_name = '{{ export }}' then seconds_since_previous end) as export_seconds,
         bool_or(is_reset) as has_counter_reset
     from readings
     group by device_id, recorded_at
@@ -134,29 +139,49 @@ carried_forward as (
         power_run_in_time as (partition by device_id, power_run order by recorded_at)
 ),
 
-with_next as (
+timeline as (
     select
         *,
-        lead(recorded_at) over device_in_time as next_recorded_at
+        case
+            when recorded_at - soc_read_at <= interval '{{ gap_cap }} seconds' then soc_last_read
+        end as soc_pct,
+        case
+            when recorded_at - power_read_at <= interval '{{ gap_cap }} seconds' then power_last_read
+        end as battery_power_w
     from carried_forward
+),
+
+with_neighbours as (
+    select
+        *,
+        lead(recorded_at) over device_in_time as next_recorded_at,
+        lag(battery_power_w) over device_in_time as previous_power_w
+    from timeline
     window device_in_time as (partition by device_id order by recorded_at)
+),
+
+judged as (
+    select
+        *,
+        {{ is_counter_jump('import_delta_kwh', 'import_seconds', 'battery_power_w', 'previous_power_w') }}
+            as is_import_jump,
+        {{ is_counter_jump('export_delta_kwh', 'export_seconds', 'battery_power_w', 'previous_power_w') }}
+            as is_export_jump
+    from with_neighbours
 ),
 
 final as (
     select
         recorded_at,
         device_id,
-        case
-            when recorded_at - soc_read_at <= interval '{{ gap_cap }} seconds' then soc_last_read
-        end as soc_pct,
-        case
-            when recorded_at - power_read_at <= interval '{{ gap_cap }} seconds' then power_last_read
-        end as battery_power_w,
+        soc_pct,
+        battery_power_w,
         import_reading_kwh,
         export_reading_kwh,
-        import_delta_kwh,
-        export_delta_kwh,
+        case when not is_import_jump then import_delta_kwh end as import_delta_kwh,
+        case when not is_export_jump then export_delta_kwh end as export_delta_kwh,
         has_counter_reset,
+        is_import_jump or is_export_jump as has_counter_jump,
         next_recorded_at,
         extract(epoch from next_recorded_at - recorded_at)::double precision as seconds_to_next,
         -- least() skips nulls: the latest sample must stay null, not count for the whole cap.
@@ -165,7 +190,7 @@ final as (
                 then least(extract(epoch from next_recorded_at - recorded_at), {{ gap_cap }})::double precision
         end as seconds_counted,
         coalesce(next_recorded_at - recorded_at > interval '{{ gap_cap }} seconds', false) as is_gap_after
-    from with_next
+    from judged
     where recorded_at >= write_from
 )
 

@@ -31,7 +31,8 @@ days as (
         sum(hourly.export_counter_kwh) as export_counter_kwh,
         sum(hourly.import_readings) as import_readings,
         sum(hourly.export_readings) as export_readings,
-        sum(hourly.counter_resets) as counter_resets
+        sum(hourly.counter_resets) as counter_resets,
+        sum(hourly.counter_jumps) as counter_jumps
     from hourly
     inner join {{ ref('int_device_power_sign') }} as power_sign
         on hourly.device_id = power_sign.device_id
@@ -115,11 +116,13 @@ final as (
             as deep_discharge_events,
         least(100.0, 100.0 * energy.seconds_covered / 86400.0) as coverage_pct,
         energy.counter_resets,
+        energy.counter_jumps,
         reference.ref_capacity_kwh,
         reference.ref_source,
         case
             when energy.soc_seconds is null or energy.soc_seconds = 0 then 'no_soc'
             when energy.counter_resets > 0 then 'counter_reset'
+            when energy.counter_jumps > 0 then 'counter_jump'
             when energy.counter_in_kwh is null or energy.counter_out_kwh is null then 'energy_from_power'
             when energy.seconds_covered < 0.9 * 86400 then 'low_coverage'
             else 'ok'

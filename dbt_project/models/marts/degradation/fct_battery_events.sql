@@ -21,6 +21,7 @@ samples as (
         samples.import_delta_kwh,
         samples.export_delta_kwh,
         samples.has_counter_reset,
+        samples.has_counter_jump,
         samples.is_gap_after,
         samples.seconds_counted,
         case
@@ -44,6 +45,7 @@ samples_in_context as (
         lead(import_delta_kwh) over device_in_time as next_import_delta_kwh,
         lead(export_delta_kwh) over device_in_time as next_export_delta_kwh,
         lead(has_counter_reset) over device_in_time as next_has_counter_reset,
+        lead(has_counter_jump) over device_in_time as next_has_counter_jump,
         row_number() over device_in_time
         - row_number() over (partition by device_id, battery_state order by recorded_at) as state_run
     from samples
@@ -85,7 +87,9 @@ events as (
             as samples_without_counter,
         bool_or(is_gap_after or (is_first and coalesce(previous_is_gap_after, true))) as has_gap,
         bool_or(has_counter_reset or (is_last and coalesce(next_has_counter_reset, false)))
-            as has_counter_reset
+            as has_counter_reset,
+        bool_or(has_counter_jump or (is_last and coalesce(next_has_counter_jump, false)))
+            as has_counter_jump
     from event_samples
     group by device_id, battery_state, state_run
 ),
@@ -118,12 +122,14 @@ classified as (
         sample_count,
         has_gap,
         has_counter_reset,
+        has_counter_jump,
         case when soc_swing_pct > 0 then energy_kwh / (soc_swing_pct / 100.0) end as apparent_capacity_kwh,
         case
             when soc_start is null or soc_end is null then 'no_soc'
             when measured_to is null then 'still_running'
             when has_gap then 'gap'
             when has_counter_reset then 'counter_reset'
+            when has_counter_jump then 'counter_jump'
             when energy_method != 'counter' or samples_without_counter > 0 then 'no_counter'
             when soc_swing_pct <= 0 then 'soc_moved_wrong_way'
             when soc_swing_pct < {{ var('apparent_capacity_min_soc_swing_pct') }} then 'small_soc_swing'

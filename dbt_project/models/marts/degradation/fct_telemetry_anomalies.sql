@@ -2,6 +2,7 @@
     Telemetry health events that gate the degradation KPIs, one row per occurrence:
     - gap: no battery sample for longer than sample_gap_cap_seconds;
     - counter_reset: a battery or grid energy counter dropped by more than the jitter tolerance;
+    - counter_jump: a battery counter counted more than the battery power allows (is_counter_jump);
     - soc_jump: SoC moved at least soc_jump_min_pct between two samples without a gap (BMS recalibration);
     - soc_stuck_while_power_flows: power above the idle threshold for soc_stuck_min_minutes or more
       while SoC did not change.
@@ -20,6 +21,8 @@ samples as (
         seconds_to_next,
         seconds_counted,
         is_gap_after,
+        has_counter_jump,
+        lag(recorded_at) over device_in_time as previous_recorded_at,
         soc_pct,
         battery_power_w,
         lead(soc_pct) over device_in_time as next_soc_pct,
@@ -51,6 +54,19 @@ counter_resets as (
             as details
     from {{ ref('int_telemetry_counter_deltas') }}
     where is_reset
+),
+
+counter_jumps as (
+    select
+        device_id,
+        'counter_jump' as anomaly_type,
+        previous_recorded_at as started_at,
+        recorded_at as ended_at,
+        null::text as metric_name,
+        'a battery counter counted more energy than the battery power allows; the delta is not used'
+            as details
+    from samples
+    where has_counter_jump
 ),
 
 soc_jumps as (
@@ -115,6 +131,8 @@ final as (
     select * from gaps
     union all
     select * from counter_resets
+    union all
+    select * from counter_jumps
     union all
     select * from soc_jumps
     union all

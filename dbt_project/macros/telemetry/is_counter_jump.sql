@@ -1,0 +1,14 @@
+{% macro is_counter_jump(delta_kwh, seconds, power_w, previous_power_w) -%}
+    {#- True when a counter counted more energy than the battery's power allows: more than
+        counter_jump_power_factor x the larger |power| at either end of the interval x its length, plus
+        the jitter tolerance. A meter swapped for one that starts higher, or a glitch, looks like this.
+        Not judged (false) when power is unknown or the interval is a gap: the battery may have run at
+        any power while nothing was reported. -#}
+    coalesce(
+        {{ delta_kwh }} > {{ var('counter_jump_power_factor') }}
+        * greatest(abs({{ power_w }}), abs({{ previous_power_w }})) / 1000.0 * {{ seconds }} / 3600.0
+        + {{ var('counter_jitter_tolerance_kwh') }}
+        and {{ seconds }} <= {{ var('sample_gap_cap_seconds') }},
+        false
+    )
+{%- endmacro %}
