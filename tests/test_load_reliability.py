@@ -66,10 +66,16 @@ def test_kill_9_at_random_moments_then_rerun_gives_the_same_raw_content(postgres
 
     rng = random.Random(20261123)
     killed_mid_landing = 0
-    for _ in range(6):
+    for attempt in range(6):
         backend = Backend("postgres", _fresh_postgres_database(postgres_cluster))
         process = loader_process(backend, fleet)
-        time.sleep(rng.uniform(0.3, full_run_s))
+        if attempt % 2:
+            # Half the kills at a random moment (also before the schema exists), half right after
+            # the first response committed, so kills between commits do not depend on the machine's speed.
+            time.sleep(rng.uniform(0.3, full_run_s))
+        else:
+            wait_for_first_commit(backend, process)
+            time.sleep(rng.uniform(0, 0.05))
         if process.poll() is None:
             os.kill(process.pid, signal.SIGKILL)
         process.wait(timeout=60)
@@ -89,3 +95,8 @@ def test_kill_9_at_random_moments_then_rerun_gives_the_same_raw_content(postgres
         invoke(load_args(backend.settings, str(fleet), "--max-points", str(MAX_POINTS)))
         assert raw_content(backend) == expected
     assert killed_mid_landing >= 2, "too few kills fell between the first and the last commit"
+
+
+def wait_for_first_commit(backend: Backend, process: subprocess.Popen[str]) -> None:
+    while process.poll() is None and backend.count("select count(*) from raw.telemetry_pieces") == 0:
+        time.sleep(0.01)
