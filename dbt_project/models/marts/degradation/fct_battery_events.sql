@@ -5,7 +5,7 @@
     and the SoC change cover the same span. apparent_capacity_kwh = energy / (SoC change / 100);
     an event is clean, and its capacity used, only if SoC moved at least
     apparent_capacity_min_soc_swing_pct the right way, power was steady, and there was no gap, no
-    counter reset and no missing reading inside the span.
+    counter reset or jump and no missing reading inside the span.
 -#}
 
 {%- set idle_w = var('battery_idle_max_power_w') %}
