@@ -21,8 +21,8 @@ from bench.dbt_bench import _Embedded
 from bench.loader_bench import OUT, land
 from loader.generate import FleetSpec, generate_fleet
 from tests.databases import throwaway_postgres
-from tests.degradation_truth import compare, format_table
-from tests.helpers import copy_dbt_project, run_dbt
+from tests.degradation_truth import compare, format_table, project_with_specs
+from tests.helpers import run_dbt
 
 DEGRADATION_MODELS = ("int_battery_samples", "int_device_power_sign", "battery_cycling_hourly", "fct_")
 
@@ -31,10 +31,7 @@ def run_backend(name: str, settings_factory, fleet: Path, without_spec: int) -> 
     truth = json.loads((fleet / "ground_truth.json").read_text())["devices"]
     with settings_factory() as settings, tempfile.TemporaryDirectory() as work_dir:
         work = Path(work_dir)
-        project = copy_dbt_project(work / "project")
-        specs = (fleet / "device_specs.csv").read_text().splitlines()
-        del specs[1 + without_spec]
-        (project / "dbt_project" / "seeds" / "device_specs.csv").write_text("\n".join(specs) + "\n")
+        project = project_with_specs(fleet, work / "project", without_spec)
         land(settings, fleet, f"{name}: loader load")
         started = time.monotonic()
         run_dbt(settings, work, "build", project_dir=project)

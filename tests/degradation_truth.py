@@ -9,9 +9,22 @@ from __future__ import annotations
 
 import statistics
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import psycopg
+
+from tests.helpers import copy_dbt_project
+
+
+def project_with_specs(fleet: Path, destination: Path, without_spec: int) -> Path:
+    """A copy of the dbt project whose device_specs seed holds the generated fleet's specs, except
+    for device number `without_spec`, whose reference capacity becomes a baseline."""
+    project = copy_dbt_project(destination)
+    specs = (fleet / "device_specs.csv").read_text().splitlines()
+    del specs[1 + without_spec]
+    (project / "dbt_project" / "seeds" / "device_specs.csv").write_text("\n".join(specs) + "\n")
+    return project
 
 
 @dataclass

@@ -14,8 +14,8 @@ import pytest
 
 from loader.generate import FleetSpec, generate_fleet
 from tests.conftest import Backend
-from tests.degradation_truth import compare, format_table
-from tests.helpers import copy_dbt_project, invoke, load_args, run_dbt
+from tests.degradation_truth import compare, format_table, project_with_specs
+from tests.helpers import invoke, load_args, run_dbt
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -37,10 +37,7 @@ def test_marts_recover_simulated_capacity_fade_cycles_and_efficiency(
     backend: Backend, fleet: tuple[Path, list[dict[str, Any]]], tmp_path: Path
 ) -> None:
     folder, truth = fleet
-    project = copy_dbt_project(tmp_path / "project")
-    specs = (folder / "device_specs.csv").read_text().splitlines()
-    del specs[1 + DEVICE_WITHOUT_SPEC]
-    (project / "dbt_project" / "seeds" / "device_specs.csv").write_text("\n".join(specs) + "\n")
+    project = project_with_specs(folder, tmp_path / "project", DEVICE_WITHOUT_SPEC)
     invoke(load_args(backend.settings, str(folder)))
     run_dbt(backend.settings, tmp_path, "build", project_dir=project)
 
