@@ -24,49 +24,59 @@ samples_with_power as (
 ),
 
 evidence as (
+    -- One row per informative sample and kind of evidence: +1 where power's sign agrees with
+    -- "positive = charge", -1 where it contradicts it. SoC is preferred over the counters.
     select
         device_id,
-        count(*) filter (where is_informative and soc_direction != 0) as soc_samples,
-        sum(power_direction * soc_direction) filter (where is_informative and soc_direction != 0)
-            as soc_agreement,
-        count(*) filter (where is_informative and counter_direction != 0) as counter_samples,
-        sum(power_direction * counter_direction) filter (where is_informative and counter_direction != 0)
-            as counter_agreement
+        'soc_slope' as evidence_method,
+        1 as preference,
+        power_direction * soc_direction as agreement
     from samples_with_power
-    group by device_id
+    where is_informative and soc_direction != 0
+    union all
+    select
+        device_id,
+        'battery_counters' as evidence_method,
+        2 as preference,
+        power_direction * counter_direction as agreement
+    from samples_with_power
+    where is_informative and counter_direction != 0
 ),
 
-chosen_evidence as (
-    select
+evidence_totals as (
+    select distinct on (device_id)
         device_id,
-        case
-            when soc_samples > 0 and soc_agreement != 0 then 'soc_slope'
-            when counter_samples > 0 and counter_agreement != 0 then 'battery_counters'
-            else 'assumed'
-        end as evidence_method,
-        case
-            when soc_samples > 0 and soc_agreement != 0 then soc_samples
-            when counter_samples > 0 and counter_agreement != 0 then counter_samples
-            else 0
-        end as evidence_samples,
-        case
-            when soc_samples > 0 and soc_agreement != 0 then soc_agreement
-            when counter_samples > 0 and counter_agreement != 0 then counter_agreement
-            else 0
-        end as net_agreement
+        evidence_method,
+        count(*) as evidence_samples,
+        sum(agreement) as net_agreement
     from evidence
+    group by device_id, evidence_method, preference
+    having sum(agreement) != 0
+    order by device_id asc, preference asc
+),
+
+devices as (
+    select distinct device_id
+    from samples_with_power
 ),
 
 final as (
     select
-        device_id,
-        case when net_agreement < 0 then -1 else 1 end as charge_sign,
-        case when net_agreement < 0 then 'discharge' else 'charge' end as power_positive_means,
-        evidence_method,
-        evidence_samples,
-        round((100.0 * (evidence_samples + abs(net_agreement)) / nullif(2 * evidence_samples, 0))::numeric, 1)
-            as agreement_pct
-    from chosen_evidence
+        devices.device_id,
+        case when evidence_totals.net_agreement < 0 then -1 else 1 end as charge_sign,
+        case when evidence_totals.net_agreement < 0 then 'discharge' else 'charge' end as power_positive_means,
+        coalesce(evidence_totals.evidence_method, 'assumed') as evidence_method,
+        coalesce(evidence_totals.evidence_samples, 0) as evidence_samples,
+        round(
+            (
+                100.0 * (evidence_totals.evidence_samples + abs(evidence_totals.net_agreement))
+                / (2 * evidence_totals.evidence_samples)
+            )::numeric,
+            1
+        ) as agreement_pct
+    from devices
+    left join evidence_totals
+        on devices.device_id = evidence_totals.device_id
 )
 
 select * from final
