@@ -44,14 +44,20 @@ evidence as (
 ),
 
 evidence_totals as (
-    select distinct on (device_id)
+    select
         device_id,
         evidence_method,
+        preference,
         count(*) as evidence_samples,
         sum(agreement) as net_agreement
     from evidence
     group by device_id, evidence_method, preference
     having sum(agreement) != 0
+),
+
+chosen_evidence as (
+    select distinct on (device_id) *
+    from evidence_totals
     order by device_id asc, preference asc
 ),
 
@@ -63,20 +69,20 @@ devices as (
 final as (
     select
         devices.device_id,
-        case when evidence_totals.net_agreement < 0 then -1 else 1 end as charge_sign,
-        case when evidence_totals.net_agreement < 0 then 'discharge' else 'charge' end as power_positive_means,
-        coalesce(evidence_totals.evidence_method, 'assumed') as evidence_method,
-        coalesce(evidence_totals.evidence_samples, 0) as evidence_samples,
+        case when chosen_evidence.net_agreement < 0 then -1 else 1 end as charge_sign,
+        case when chosen_evidence.net_agreement < 0 then 'discharge' else 'charge' end as power_positive_means,
+        coalesce(chosen_evidence.evidence_method, 'assumed') as evidence_method,
+        coalesce(chosen_evidence.evidence_samples, 0) as evidence_samples,
         round(
             (
-                100.0 * (evidence_totals.evidence_samples + abs(evidence_totals.net_agreement))
-                / (2 * evidence_totals.evidence_samples)
+                100.0 * (chosen_evidence.evidence_samples + abs(chosen_evidence.net_agreement))
+                / (2 * chosen_evidence.evidence_samples)
             )::numeric,
             1
         ) as agreement_pct
     from devices
-    left join evidence_totals
-        on devices.device_id = evidence_totals.device_id
+    left join chosen_evidence
+        on devices.device_id = chosen_evidence.device_id
 )
 
 select * from final
