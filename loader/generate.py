@@ -74,6 +74,10 @@ class DeviceTruth:
     monthly_capacity_kwh: dict[str, float] = field(default_factory=dict)
     gaps: list[list[str]] = field(default_factory=list)
     points_written: int = 0
+    recalibration_jumps: int = 0
+    # Energy out over energy in once the change in stored energy is counted as if discharged: the
+    # efficiency a meter sees, standby losses (self-discharge) included. Lab: no standby losses.
+    round_trip_efficiency_with_standby: float | None = None
 
     @property
     def efc_energy(self) -> float:
@@ -88,6 +92,10 @@ class FleetSpec:
     seed: int = 1
     start: datetime = datetime(2025, 1, 1, tzinfo=UTC)
     inject_bad_input: bool = False
+    # 'lab': one clock for every metric, steady power, mostly deep daily cycles. 'field': field-like
+    # telemetry as docs/degradation.md describes it (see _simulate_field_device); interval_s is then
+    # the battery power's cadence.
+    profile: str = "lab"
 
 
 def _device_plan(spec: FleetSpec, index: int) -> DeviceTruth:
@@ -271,6 +279,221 @@ def _simulate_device(spec: FleetSpec, index: int, out_dir: str) -> DeviceTruth:
     return truth
 
 
+# Field profile: each metric's own cadence (seconds) at the default power cadence of 10 s. A slower
+# power cadence (--interval) stretches none of them below it.
+FIELD_SOC_INTERVAL_S = 60.0
+FIELD_SOC_HEARTBEAT_S = 600.0
+FIELD_COUNTER_INTERVAL_S = 300.0
+FIELD_SITE_POWER_INTERVAL_S = 30.0
+FIELD_COUNTER_RESOLUTION_KWH = 0.1
+FIELD_METRICS = [SOC, BATTERY_POWER, BATTERY_IMPORT, BATTERY_EXPORT, GRID_POWER, GRID_IMPORT, GRID_EXPORT, SOLAR_POWER]
+FIELD_SELF_DISCHARGE_PCT_PER_HOUR = 0.005
+FIELD_RECALIBRATE_AT_SOC = (3.0, 98.0)
+# The BMS miscounts SoC by this share (standard deviation) of the SoC it moved since its last calibration.
+FIELD_BMS_ERROR_PER_SOC = 0.003
+
+
+class _FieldClock:
+    """One metric's sampling clock: due every `interval_s` from a random phase, each reading's time
+    jittered by up to 1.5 s, so different metrics' timestamps almost never coincide."""
+
+    def __init__(self, rng: random.Random, start_s: float, interval_s: float) -> None:
+        self.rng = rng
+        self.interval_s = interval_s
+        self.next_due = start_s + rng.uniform(0, interval_s)
+
+    def due(self, t: float) -> int | None:
+        """The reading's epoch ms if one is due at simulation time t, else None."""
+        if t < self.next_due:
+            return None
+        self.next_due += self.interval_s * math.ceil((t - self.next_due + 1e-9) / self.interval_s)
+        return int((t + self.rng.uniform(-1.5, 1.5)) * 1000)
+
+
+def _field_outages(rng: random.Random, spec: FleetSpec) -> list[tuple[float, float]]:
+    """Communication outages (seconds since start): about two of hours a month, and one of days."""
+    span = spec.days * 86400
+    outages = []
+    for _ in range(max(1, round(spec.days / 15))):
+        begin = rng.uniform(0, span)
+        outages.append((begin, begin + rng.uniform(1, 8) * 3600))
+    if spec.days >= 20:
+        begin = rng.uniform(0.2, 0.8) * span
+        outages.append((begin, begin + rng.uniform(2, 4) * 86400))
+    return sorted(outages)
+
+
+def _simulate_field_device(spec: FleetSpec, index: int, out_dir: str) -> DeviceTruth:
+    """Field-like telemetry: power every interval_s, SoC every minute as an integer BMS estimate
+    (reported when it changes, at least every 10 minutes) that drifts with the energy through the
+    battery and jumps back to the truth at full charge or empty; counters every 5 minutes at 0.1 kWh;
+    charging follows solar surplus under passing clouds, discharging a noisy building load with
+    spikes; days of deep cycles, of grid-service shallow cycles between 30 and 70 %, and idle days
+    with self-discharge; outages of hours and one of days (no backfill); one device's battery
+    counters restart from zero (firmware update); every third device reports charging as positive,
+    the others as negative."""
+    truth = _device_plan(spec, index)
+    truth.metrics = list(FIELD_METRICS)
+    truth.battery_power_positive_means = "charge" if index % 3 == 1 else "discharge"
+    rng = random.Random(f"{spec.seed}/field/{index}")
+    dt = spec.interval_s
+    steps = int(spec.days * 86400 / dt)
+    start_s = spec.start.timestamp()
+    commissioned_s = datetime.fromisoformat(truth.commissioned_on).replace(tzinfo=UTC).timestamp()
+    eta = math.sqrt(truth.round_trip_efficiency)
+    sign = 1 if truth.battery_power_positive_means == "charge" else -1
+    max_kw = truth.max_power_kw
+    base_load_kw = max_kw * rng.uniform(0.3, 0.6)
+    solar_peak_kw = max_kw * rng.uniform(1.0, 1.6)
+    restart_at = int(steps * 0.55) if index == 0 else None
+    outages = _field_outages(rng, spec)
+    truth.gaps = [[_iso(start_s + a), _iso(start_s + b)] for a, b in outages]
+    clocks = {
+        SOC: _FieldClock(rng, start_s, max(FIELD_SOC_INTERVAL_S, dt)),
+        BATTERY_POWER: _FieldClock(rng, start_s, dt),
+        GRID_POWER: _FieldClock(rng, start_s, max(FIELD_SITE_POWER_INTERVAL_S, 2 * dt)),
+        SOLAR_POWER: _FieldClock(rng, start_s, max(FIELD_SITE_POWER_INTERVAL_S, 2 * dt)),
+    }
+    for counter in (BATTERY_IMPORT, BATTERY_EXPORT, GRID_IMPORT, GRID_EXPORT):
+        clocks[counter] = _FieldClock(rng, start_s, max(FIELD_COUNTER_INTERVAL_S, dt))
+    counters = {BATTERY_IMPORT: rng.uniform(1e3, 5e4), BATTERY_EXPORT: rng.uniform(1e3, 5e4),
+                GRID_IMPORT: rng.uniform(1e5, 5e5), GRID_EXPORT: rng.uniform(1e4, 1e5)}  # fmt: skip
+    stored_kwh = stored_at_start = truth.usable_capacity_kwh * 0.5
+    drift_pct, drift_per_soc = 0.0, rng.gauss(0, FIELD_BMS_ERROR_PER_SOC)
+    last_soc_sent: tuple[int, float] | None = None
+    true_soc_before: float | None = None
+    soc_abs_change = 0.0
+    recalibrations = 0
+    month_capacity: dict[str, list[float]] = {}
+    day_kind, current_day, mode, target = "idle", -1, "idle", 50.0
+    cloud, cloud_dip_until, dip_depth, block_until = 1.0, 0.0, 1.0, 0.0
+    discharge_window = (18.0, 23.0)
+    charge_to, discharge_to, service_band = 95.0, 20.0, (30.0, 70.0)
+
+    with tempfile.TemporaryDirectory(prefix="generate-") as scratch:
+        files = _SeriesFiles(Path(scratch), truth.metrics)
+        for step in range(steps):
+            elapsed = step * dt
+            t = start_s + elapsed
+            hour_of_day = ((t + 3600) % 86400) / 3600  # local time, UTC+1
+            day = int((t + 3600) // 86400)
+            if day != current_day:
+                current_day = day
+                draw = rng.random()
+                day_kind = "deep" if draw < 0.55 else "grid_service" if draw < 0.8 else "idle"
+                charge_to = rng.uniform(80, 100.5)
+                discharge_to = rng.uniform(8, 35)
+                discharge_window = (rng.uniform(16.5, 19), rng.uniform(22, 23.9))
+                service_band = (rng.uniform(25, 35), rng.uniform(65, 75))
+            capacity = truth.usable_capacity_kwh * (
+                1 - truth.fade_pct_per_year / 100 * (t - commissioned_s) / SECONDS_PER_YEAR
+            )
+            soc = 100 * stored_kwh / capacity
+            # Clouds: a slow random walk, and passing clouds that cut the sun by half or more for minutes.
+            cloud = min(1.0, max(0.3, cloud + rng.gauss(0, 0.08) * math.sqrt(dt / 60)))
+            if t >= cloud_dip_until and rng.random() < dt / 1200:
+                cloud_dip_until, dip_depth = t + rng.uniform(60, 600), rng.uniform(0.0, 0.5)
+            sun = max(0.0, math.sin(math.pi * (hour_of_day - 6.5) / 12)) * cloud
+            if t < cloud_dip_until:
+                sun *= dip_depth
+            solar_kw = solar_peak_kw * sun
+            load_kw = base_load_kw * (0.7 + 0.5 * math.exp(-(((hour_of_day - 19) / 2.5) ** 2)))
+            load_kw *= 1 + rng.gauss(0, 0.15)
+            if rng.random() < dt / 900:
+                load_kw += max_kw * rng.uniform(0.3, 1.0)  # a spike: a kettle, a heat pump starting
+            load_kw = max(0.0, load_kw)
+
+            charge_kw = discharge_kw = 0.0
+            if day_kind == "deep":
+                if 7 <= hour_of_day < 17 and soc < charge_to:
+                    charge_kw = min(max_kw, max(0.0, solar_kw - load_kw * 0.5))
+                elif discharge_window[0] <= hour_of_day < discharge_window[1] and soc > discharge_to:
+                    discharge_kw = min(max_kw, load_kw)
+            elif day_kind == "grid_service" and 8 <= hour_of_day < 22:
+                if (
+                    t >= block_until
+                    or (mode == "charge" and soc >= service_band[1])
+                    or (mode == "discharge" and soc <= service_band[0])
+                ):
+                    mode = "charge" if soc < (service_band[0] + service_band[1]) / 2 else "discharge"
+                    target = max_kw * rng.uniform(0.2, 0.7)
+                    block_until = t + rng.uniform(10, 45) * 60
+                level = target * (1 + rng.gauss(0, 0.1))
+                if mode == "charge" and soc < service_band[1]:
+                    charge_kw = min(max_kw, max(0.0, level))
+                elif mode == "discharge" and soc > service_band[0]:
+                    discharge_kw = min(max_kw, max(0.0, level))
+            hours = dt / 3600
+            charge_kw = min(charge_kw, max(0.0, (capacity - stored_kwh) / (eta * hours)))
+            discharge_kw = min(discharge_kw, max(0.0, (stored_kwh - MIN_SOC / 100 * capacity) * eta / hours))
+            stored_kwh += (charge_kw * eta - discharge_kw / eta) * hours
+            stored_kwh -= capacity * FIELD_SELF_DISCHARGE_PCT_PER_HOUR / 100 * hours
+            stored_kwh = max(0.0, stored_kwh)
+            counters[BATTERY_IMPORT] += charge_kw * hours
+            counters[BATTERY_EXPORT] += discharge_kw * hours
+            grid_kw = load_kw + charge_kw - discharge_kw - solar_kw
+            counters[GRID_IMPORT] += max(grid_kw, 0.0) * hours
+            counters[GRID_EXPORT] += max(-grid_kw, 0.0) * hours
+            truth.energy_in_kwh += charge_kw * hours
+            truth.energy_out_kwh += discharge_kw * hours
+            if step == restart_at:
+                counters[BATTERY_IMPORT] = counters[BATTERY_EXPORT] = 0.0
+                truth.counter_reset_at = _iso(t)
+            month = datetime.fromtimestamp(t, UTC).strftime("%Y-%m")
+            month_capacity.setdefault(month, [capacity, capacity])[1] = capacity
+
+            # The BMS counts charge with an error that builds up with the SoC moved, and re-calibrates
+            # to the truth at full charge or empty (a visible jump); each calibration draws a new error.
+            true_soc = 100 * stored_kwh / capacity
+            if true_soc_before is not None:
+                soc_abs_change += abs(true_soc - true_soc_before)
+                drift_pct += drift_per_soc * abs(true_soc - true_soc_before)
+            true_soc_before = true_soc
+            if (true_soc >= FIELD_RECALIBRATE_AT_SOC[1] and charge_kw > 0) or (
+                true_soc <= FIELD_RECALIBRATE_AT_SOC[0] and discharge_kw > 0
+            ):
+                if abs(drift_pct) >= 0.5:
+                    recalibrations += 1
+                drift_pct, drift_per_soc = 0.0, rng.gauss(0, FIELD_BMS_ERROR_PER_SOC)
+
+            if any(begin <= elapsed < end for begin, end in outages):
+                for clock in clocks.values():
+                    clock.due(t)  # the readings of an outage are lost, not sent later
+                continue
+            battery_w = sign * (charge_kw - discharge_kw) * 1000
+            readings = {
+                BATTERY_POWER: round(battery_w * (1 + rng.gauss(0, 0.005))),
+                GRID_POWER: round(grid_kw * 1000),
+                SOLAR_POWER: round(solar_kw * 1000),
+            }
+            for metric, clock in clocks.items():
+                ms = clock.due(t)
+                if ms is None:
+                    continue
+                if metric == SOC:
+                    reported = round(min(100.0, max(0.0, true_soc + drift_pct)))
+                    if last_soc_sent and reported == last_soc_sent[0] and t - last_soc_sent[1] < FIELD_SOC_HEARTBEAT_S:
+                        continue
+                    last_soc_sent = (reported, t)
+                    files.add(metric, f"[{ms},{reported}]")
+                elif metric in counters:
+                    resolution = FIELD_COUNTER_RESOLUTION_KWH
+                    files.add(metric, f"[{ms},{math.floor(counters[metric] / resolution) * resolution:.1f}]")
+                else:
+                    files.add(metric, f"[{ms},{readings[metric]}]")
+                truth.points_written += 1
+        files.join_into(Path(out_dir) / "telemetry" / f"{truth.device_id}.json")
+    truth.monthly_capacity_kwh = {month: round((a + b) / 2, 3) for month, (a, b) in month_capacity.items()}
+    truth.energy_in_kwh = round(truth.energy_in_kwh, 3)
+    truth.energy_out_kwh = round(truth.energy_out_kwh, 3)
+    truth.soc_abs_change_pct = round(soc_abs_change, 2)
+    truth.recalibration_jumps = recalibrations
+    truth.round_trip_efficiency_with_standby = round(
+        (truth.energy_out_kwh + (stored_kwh - stored_at_start) * eta) / truth.energy_in_kwh, 4
+    )
+    return truth
+
+
 def _iso(epoch_s: float) -> str:
     return datetime.fromtimestamp(epoch_s, UTC).isoformat().replace("+00:00", "Z")
 
@@ -282,14 +505,15 @@ def generate_fleet(spec: FleetSpec, out_dir: Path, workers: int | None = None,
     (out_dir / "telemetry").mkdir(parents=True, exist_ok=True)
     workers = workers or min(spec.devices, os.cpu_count() or 1)
     truths: list[DeviceTruth] = []
+    simulate = {"lab": _simulate_device, "field": _simulate_field_device}[spec.profile]
     if workers == 1:
         for index in range(spec.devices):
-            truths.append(_simulate_device(spec, index, str(out_dir)))
+            truths.append(simulate(spec, index, str(out_dir)))
             if on_device_done:
                 on_device_done(truths[-1])
     else:
         with ProcessPoolExecutor(max_workers=workers) as pool:
-            futures = [pool.submit(_simulate_device, spec, index, str(out_dir)) for index in range(spec.devices)]
+            futures = [pool.submit(simulate, spec, index, str(out_dir)) for index in range(spec.devices)]
             for future in futures:
                 truths.append(future.result())
                 if on_device_done:

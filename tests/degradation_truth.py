@@ -90,6 +90,8 @@ def compare(
                 [device],
             ).fetchall()
         ]
+        # The field profile loses some energy standing (self-discharge): that is part of what a meter sees.
+        true_rte = truth["round_trip_efficiency_with_standby"] or truth["round_trip_efficiency"]
         comparisons.append(
             DeviceComparison(
                 device_id=device,
@@ -98,7 +100,7 @@ def compare(
                 monthly_capacity_kwh=[(m, recovered_months.get(m), true) for m, true in true_months.items()],
                 fade_pct_per_year=(fade, truth["fade_pct_per_year"] * truth["usable_capacity_kwh"] / true_ref),
                 efc=(efc, (truth["energy_in_kwh"] + truth["energy_out_kwh"]) / (2 * true_ref)),
-                rte=(energy_out / energy_in, truth["round_trip_efficiency"]),
+                rte=(energy_out / energy_in, true_rte),
                 energy_in_kwh=(energy_in, truth["energy_in_kwh"]),
                 energy_out_kwh=(energy_out, truth["energy_out_kwh"]),
                 monthly_rte_soc_adjusted=monthly_rte,

@@ -21,12 +21,12 @@ samples as (
 per_device_and_period as (
     select
         device_id,
-        date_trunc('day', recorded_at at time zone 'UTC')::date as period_start,
+        {{ reporting_period('day', 'recorded_at') }} as period_start,
         sum(case when soc_pct >= {{ var('high_soc_pct') }} then seconds_counted else 0 end) / 3600.0
             as hours_matching,
         sum(seconds_counted) / 3600.0 as hours_observed
     from samples
-    group by device_id, date_trunc('day', recorded_at at time zone 'UTC')::date
+    group by device_id, {{ reporting_period('day', 'recorded_at') }}
 ),
 
 final as (

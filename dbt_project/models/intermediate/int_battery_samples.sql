@@ -14,11 +14,14 @@
 
 {#-
     The battery's timeline: one row per device and time at which state of charge, battery power or
-    the battery's import/export counters were read. SoC and power are carried forward from their last
-    reading (at most sample_gap_cap_seconds old), each row knows its duration to the next sample
-    (capped: a longer silence is a gap) and the energy the counters counted since the previous reading,
-    unless that is more than the battery's power allows (a counter jump: the delta is dropped).
-    Window functions, so not a continuous aggregate; battery_cycling_hourly sums it.
+    the battery's import/export counters were read, plus one row at each hour boundary that falls
+    inside a sample's counted interval, so every time-weighted sum splits exactly at hours (and so at
+    days and months in any whole-hour time zone). SoC and power are carried forward from their last
+    reading (at most sample_gap_cap_seconds old), each row knows its duration to the next row
+    (capped: a longer silence is a gap) and the energy the counters counted since their previous
+    reading, unless that is more than the battery's power over that interval allows (a counter jump:
+    the delta is dropped). A SoC reading that moved faster than the battery can is a BMS
+    re-calibration jump. Window functions, so not a continuous aggregate; battery_cycling_hourly sums it.
     Incremental: for each device the batch touched, rows are rewritten from the sample before the
     earliest new reading, with one gap cap of earlier rows read for carrying values forward.
 -#}
@@ -147,27 +150,155 @@ timeline as (
         end as soc_pct,
         case
             when recorded_at - power_read_at <= interval '{{ gap_cap }} seconds' then power_last_read
-        end as battery_power_w
+        end as battery_power_w,
+        -- The rows from one counter reading to the next: the interval the next reading's delta covers.
+        count(import_reading_kwh) over device_in_time as import_run,
+        count(export_reading_kwh) over device_in_time as export_run
     from carried_forward
+    window device_in_time as (partition by device_id order by recorded_at)
+),
+
+counter_intervals as (
+    select
+        *,
+        max(abs(battery_power_w)) over (partition by device_id, import_run) as import_run_max_power_w,
+        max(abs(battery_power_w)) over (partition by device_id, export_run) as export_run_max_power_w
+    from timeline
 ),
 
 with_neighbours as (
     select
         *,
         lead(recorded_at) over device_in_time as next_recorded_at,
-        lag(battery_power_w) over device_in_time as previous_power_w
-    from timeline
+        -- On a reading's row the previous row still belongs to the interval since the last reading.
+        lag(import_run_max_power_w) over device_in_time as import_interval_max_power_w,
+        lag(export_run_max_power_w) over device_in_time as export_interval_max_power_w,
+        -- Only from a reading at most the gap cap earlier: the same rows an incremental window reads.
+        case
+            when
+                soc_read is not null and recorded_at - lag(soc_read_at) over device_in_time
+                <= interval '{{ gap_cap }} seconds' then soc_read - lag(soc_last_read) over device_in_time
+        end as soc_step_pct,
+        case
+            when
+                soc_read is not null and recorded_at - lag(soc_read_at) over device_in_time
+                <= interval '{{ gap_cap }} seconds'
+                then extract(epoch from recorded_at - lag(soc_read_at) over device_in_time)::double precision
+        end as soc_step_seconds
+    from counter_intervals
     window device_in_time as (partition by device_id order by recorded_at)
 ),
 
 judged as (
     select
         *,
-        {{ is_counter_jump('import_delta_kwh', 'import_seconds', 'battery_power_w', 'previous_power_w') }}
+        {{ is_counter_jump('import_delta_kwh', 'import_seconds', 'battery_power_w', 'import_interval_max_power_w') }}
             as is_import_jump,
-        {{ is_counter_jump('export_delta_kwh', 'export_seconds', 'battery_power_w', 'previous_power_w') }}
-            as is_export_jump
+        {{ is_counter_jump('export_delta_kwh', 'export_seconds', 'battery_power_w', 'export_interval_max_power_w') }}
+            as is_export_jump,
+        {{ is_soc_recalibration_jump('soc_step_pct', 'soc_step_seconds') }} as is_soc_recalibration,
+        -- least() skips nulls: the latest sample must stay uncounted, not count for the whole cap.
+        case
+            when next_recorded_at is not null
+                then least(extract(epoch from next_recorded_at - recorded_at), {{ gap_cap }})::double precision
+        end as seconds_until_counted_end
     from with_neighbours
+),
+
+readings_timeline as (
+    select
+        recorded_at,
+        device_id,
+        soc_pct,
+        soc_read is not null as is_soc_reading,
+        soc_step_pct,
+        is_soc_recalibration,
+        battery_power_w,
+        import_reading_kwh,
+        export_reading_kwh,
+        case when not is_import_jump then import_delta_kwh end as import_delta_kwh,
+        case when not is_export_jump then export_delta_kwh end as export_delta_kwh,
+        has_counter_reset,
+        is_import_jump or is_export_jump as has_counter_jump,
+        next_recorded_at,
+        recorded_at + seconds_until_counted_end * interval '1 second' as counted_until,
+        coalesce(next_recorded_at - recorded_at > interval '{{ gap_cap }} seconds', false) as is_gap_after,
+        write_from
+    from judged
+),
+
+hour_boundaries as (
+    -- The hour starts strictly inside a row's counted interval: each becomes a row of its own that
+    -- carries the row's SoC and power on, so that no counted interval crosses an hour.
+    select
+        boundary.boundary_at as recorded_at,
+        readings_timeline.device_id,
+        readings_timeline.soc_pct,
+        false as is_soc_reading,
+        null::double precision as soc_step_pct,
+        false as is_soc_recalibration,
+        readings_timeline.battery_power_w,
+        null::double precision as import_reading_kwh,
+        null::double precision as export_reading_kwh,
+        null::double precision as import_delta_kwh,
+        null::double precision as export_delta_kwh,
+        false as has_counter_reset,
+        false as has_counter_jump,
+        readings_timeline.next_recorded_at,
+        readings_timeline.counted_until,
+        readings_timeline.is_gap_after,
+        readings_timeline.write_from
+    from readings_timeline
+    cross join
+        lateral generate_series(
+            date_bin('1 hour', readings_timeline.recorded_at, timestamptz '2000-01-03 00:00:00+00') + interval '1 hour',
+            readings_timeline.counted_until - interval '1 microsecond',
+            interval '1 hour'
+        ) as boundary (boundary_at)
+    -- Only rows whose counted interval crosses an hour (a few in a hundred) call generate_series.
+    where
+        readings_timeline.counted_until
+        > date_bin('1 hour', readings_timeline.recorded_at, timestamptz '2000-01-03 00:00:00+00') + interval '1 hour'
+),
+
+all_rows as (
+    select
+        *,
+        false as is_hour_boundary
+    from readings_timeline
+    union all
+    select
+        *,
+        true as is_hour_boundary
+    from hour_boundaries
+),
+
+counted_pieces as (
+    select
+        recorded_at,
+        device_id,
+        write_from,
+        soc_pct,
+        battery_power_w,
+        import_reading_kwh,
+        export_reading_kwh,
+        import_delta_kwh,
+        export_delta_kwh,
+        has_counter_reset,
+        has_counter_jump,
+        next_recorded_at,
+        extract(epoch from next_recorded_at - recorded_at)::double precision as seconds_to_next,
+        -- To the next row (an hour boundary ends a counted piece too), within the capped interval.
+        extract(
+            epoch from least(counted_until, lead(recorded_at) over device_in_time) - recorded_at
+        )::double precision as seconds_counted,
+        is_gap_after,
+        is_soc_reading,
+        soc_step_pct,
+        is_soc_recalibration,
+        is_hour_boundary
+    from all_rows
+    window device_in_time as (partition by device_id order by recorded_at)
 ),
 
 final as (
@@ -178,22 +309,20 @@ final as (
         battery_power_w,
         import_reading_kwh,
         export_reading_kwh,
-        case when not is_import_jump then import_delta_kwh end as import_delta_kwh,
-        case when not is_export_jump then export_delta_kwh end as export_delta_kwh,
+        import_delta_kwh,
+        export_delta_kwh,
         has_counter_reset,
-        is_import_jump or is_export_jump as has_counter_jump,
+        has_counter_jump,
         next_recorded_at,
-        extract(epoch from next_recorded_at - recorded_at)::double precision as seconds_to_next,
-        -- least() skips nulls: the latest sample must stay null, not count for the whole cap.
-        case
-            when next_recorded_at is not null
-                then least(extract(epoch from next_recorded_at - recorded_at), {{ gap_cap }})::double precision
-        end as seconds_counted,
-        coalesce(next_recorded_at - recorded_at > interval '{{ gap_cap }} seconds', false) as is_gap_after
-    from judged
+        seconds_to_next,
+        seconds_counted,
+        is_gap_after,
+        is_soc_reading,
+        soc_step_pct,
+        is_soc_recalibration,
+        is_hour_boundary
+    from counted_pieces
     where recorded_at >= write_from
 )
 
 select * from final
-
--- depends_on: {{ ref('stg_raw__telemetry_points') }}

@@ -20,6 +20,7 @@ samples_with_power as (
             as counter_direction,
         abs(battery_power_w) > {{ idle_w }} and not is_gap_after as is_informative
     from {{ ref('int_battery_samples') }}
+    where not is_hour_boundary
     window device_in_time as (partition by device_id order by recorded_at)
 ),
 

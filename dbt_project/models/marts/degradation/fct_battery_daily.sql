@@ -1,8 +1,9 @@
 {#-
-    One row per device and UTC day: energy throughput, equivalent full cycles, SoC statistics
-    (time-weighted: each sample's SoC counts until the next sample, gaps capped), time in the high
-    and low SoC bands and deep-discharge events. Built on the hourly continuous aggregate; only
-    deep-discharge events and SoC-based cycles come from the sample timeline and the events.
+    One row per device and day (calendar days in reporting_timezone): energy throughput, equivalent
+    full cycles, SoC statistics (time-weighted: each sample's SoC counts until the next sample, gaps
+    capped, split exactly at hours and so at midnight), time in the high and low SoC bands and
+    deep-discharge events. Built on the hourly continuous aggregate; deep-discharge events come from
+    the sample timeline and SoC-based cycles from the capacity segments.
 -#}
 
 with
@@ -14,7 +15,7 @@ hourly as (
 days as (
     select
         hourly.device_id,
-        (hourly.hour_start at time zone 'UTC')::date as day,
+        {{ reporting_period('day', 'hourly.hour_start') }} as day,
         sum(hourly.seconds_covered) as seconds_covered,
         sum(hourly.soc_seconds) as soc_seconds,
         sum(hourly.soc_seconds_weighted) as soc_seconds_weighted,
@@ -36,16 +37,17 @@ days as (
     from hourly
     inner join {{ ref('int_device_power_sign') }} as power_sign
         on hourly.device_id = power_sign.device_id
-    group by hourly.device_id, (hourly.hour_start at time zone 'UTC')::date
+    group by hourly.device_id, {{ reporting_period('day', 'hourly.hour_start') }}
 ),
 
 soc_cycles as (
+    -- SoC moved within charge and discharge events, re-calibration jumps left out (they cut segments).
     select
         device_id,
-        (event_start at time zone 'UTC')::date as day,
+        {{ reporting_period('day', 'segment_start') }} as day,
         sum(abs(soc_end - soc_start)) / 200.0 as efc_soc
-    from {{ ref('fct_battery_events') }}
-    group by device_id, (event_start at time zone 'UTC')::date
+    from {{ ref('int_battery_capacity_segments') }}
+    group by device_id, {{ reporting_period('day', 'segment_start') }}
 ),
 
 low_soc_samples as (
@@ -65,7 +67,7 @@ low_soc_samples as (
 deep_discharges as (
     select
         device_id,
-        (min(recorded_at) at time zone 'UTC')::date as day
+        {{ reporting_period('day', 'min(recorded_at)') }} as day
     from low_soc_samples
     where is_low
     group by device_id, low_run
@@ -84,6 +86,9 @@ deep_discharges_daily as (
 energy as (
     select
         days.*,
+        extract(
+            epoch from {{ reporting_period_start('days.day + 1') }} - {{ reporting_period_start('days.day') }}
+        ) as day_seconds,
         case when days.import_readings > 0 then days.import_counter_kwh end as counter_in_kwh,
         case when days.export_readings > 0 then days.export_counter_kwh end as counter_out_kwh,
         case when days.power_samples > 0 then days.power_in_kwh end as integrated_in_kwh,
@@ -110,11 +115,15 @@ final as (
         energy.soc_min,
         energy.soc_max,
         energy.soc_seconds_weighted / nullif(energy.soc_seconds, 0) as soc_avg_time_weighted,
-        case when energy.soc_seconds > 0 then energy.seconds_soc_high / 3600.0 end as hours_soc_ge_90,
-        case when energy.soc_seconds > 0 then energy.seconds_soc_low / 3600.0 end as hours_soc_le_10,
+        -- Rounded: float sums of exactly split intervals can exceed a day by 1e-12.
+        case when energy.soc_seconds > 0 then round((energy.seconds_soc_high / 3600.0)::numeric, 6) end
+            as hours_soc_ge_90,
+        case when energy.soc_seconds > 0 then round((energy.seconds_soc_low / 3600.0)::numeric, 6) end
+            as hours_soc_le_10,
         case when energy.soc_seconds > 0 then coalesce(deep_discharges_daily.deep_discharge_events, 0) end
             as deep_discharge_events,
-        least(100.0, 100.0 * energy.seconds_covered / 86400.0) as coverage_pct,
+        energy.day_seconds / 3600.0 as day_hours,
+        round((100.0 * energy.seconds_covered / energy.day_seconds)::numeric, 6) as coverage_pct,
         energy.counter_resets,
         energy.counter_jumps,
         reference.ref_capacity_kwh,
@@ -124,7 +133,7 @@ final as (
             when energy.counter_resets > 0 then 'counter_reset'
             when energy.counter_jumps > 0 then 'counter_jump'
             when energy.counter_in_kwh is null or energy.counter_out_kwh is null then 'energy_from_power'
-            when energy.seconds_covered < 0.9 * 86400 then 'low_coverage'
+            when energy.seconds_covered < 0.9 * energy.day_seconds then 'low_coverage'
             else 'ok'
         end as quality_flag
     from energy

@@ -23,12 +23,16 @@ final as (
         observed.n_discharge_events,
         observed.charge_capacity_kwh,
         observed.discharge_capacity_kwh,
+        observed.n_charge_segments + observed.n_discharge_segments as n_segments,
+        observed.n_charge_segments,
+        observed.n_discharge_segments,
+        observed.capacity_stderr_pct,
         reference.ref_capacity_kwh,
         reference.ref_source,
         100.0 * observed.apparent_capacity_kwh / nullif(reference.ref_capacity_kwh, 0) as soh_apparent_pct,
-        'geometric mean of monthly median charge and discharge apparent capacity' as capacity_method,
+        'geometric mean of charge and discharge apparent capacity over partial SoC segments' as capacity_method,
         case
-            when observed.apparent_capacity_kwh is null then 'too_few_clean_events'
+            when observed.apparent_capacity_kwh is null then 'too_few_segments'
             when reference.ref_capacity_kwh is null then 'no_reference_capacity'
             else 'ok'
         end as quality_flag

@@ -66,7 +66,7 @@ last_30_days as (
     from {{ ref('fct_battery_daily') }} as daily
     inner join last_seen
         on daily.device_id = last_seen.device_id
-    where daily.day > (last_seen.last_seen_at at time zone 'UTC')::date - 30
+    where daily.day > {{ reporting_period('day', 'last_seen.last_seen_at') }} - 30
     group by daily.device_id
 ),
 
@@ -80,7 +80,7 @@ soc_change_30_days as (
         on samples.device_id = last_seen.device_id
     where
         samples.soc_pct is not null
-        and samples.recorded_at >= (last_seen.last_seen_at at time zone 'UTC')::date - 29
+        and samples.recorded_at >= {{ reporting_period_start(reporting_period('day', 'last_seen.last_seen_at') ~ ' - 29') }}
     group by samples.device_id
 ),
 
@@ -89,7 +89,7 @@ latest_discharge_capacity as (
         device_id,
         discharge_capacity_kwh
     from {{ ref('int_capacity_monthly_observed') }}
-    where n_discharge_events >= {{ var('capacity_min_events_per_direction') }}
+    where n_discharge_segments >= {{ var('capacity_min_segments_per_direction') }}
     order by device_id asc, month desc
 ),
 

@@ -16,12 +16,12 @@ daily as (
 soc_at_month_edges as (
     select
         device_id,
-        date_trunc('month', recorded_at at time zone 'UTC')::date as month,
+        {{ reporting_period('month', 'recorded_at') }} as month,
         {{ first_by('soc_pct', 'recorded_at') }} as soc_first,
         {{ last_by('soc_pct', 'recorded_at') }} as soc_last
     from {{ ref('int_battery_samples') }}
     where soc_pct is not null
-    group by device_id, date_trunc('month', recorded_at at time zone 'UTC')::date
+    group by device_id, {{ reporting_period('month', 'recorded_at') }}
 ),
 
 monthly as (

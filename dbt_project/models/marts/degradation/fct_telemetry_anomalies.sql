@@ -3,7 +3,8 @@
     - gap: no battery sample for longer than sample_gap_cap_seconds;
     - counter_reset: a battery or grid energy counter dropped by more than the jitter tolerance;
     - counter_jump: a battery counter counted more than the battery power allows (is_counter_jump);
-    - soc_jump: SoC moved at least soc_jump_min_pct between two samples without a gap (BMS recalibration);
+    - soc_recalibration: SoC moved between two readings faster than the battery can (a BMS
+      re-calibration jump; macro is_soc_recalibration_jump); not counted as cycling;
     - soc_stuck_while_power_flows: power above the idle threshold for soc_stuck_min_minutes or more
       while SoC did not change.
     ended_at is null while an anomaly is still going on at the device's latest sample.
@@ -25,7 +26,9 @@ samples as (
         lag(recorded_at) over device_in_time as previous_recorded_at,
         soc_pct,
         battery_power_w,
-        lead(soc_pct) over device_in_time as next_soc_pct,
+        soc_step_pct,
+        is_soc_recalibration,
+        is_hour_boundary,
         abs(battery_power_w) > {{ idle_w }} as is_power_flowing
     from {{ ref('int_battery_samples') }}
     window device_in_time as (partition by device_id order by recorded_at)
@@ -40,7 +43,7 @@ gaps as (
         null::text as metric_name,
         'no battery readings for ' || round(seconds_to_next::numeric / 60, 1) || ' minutes' as details
     from samples
-    where is_gap_after
+    where is_gap_after and not is_hour_boundary
 ),
 
 counter_resets as (
@@ -69,17 +72,17 @@ counter_jumps as (
     where has_counter_jump
 ),
 
-soc_jumps as (
+soc_recalibrations as (
     select
         device_id,
-        'soc_jump' as anomaly_type,
-        recorded_at as started_at,
-        next_recorded_at as ended_at,
+        'soc_recalibration' as anomaly_type,
+        previous_recorded_at as started_at,
+        recorded_at as ended_at,
         null::text as metric_name,
-        'SoC jumped from ' || soc_pct || ' % to ' || next_soc_pct || ' % in '
-        || round(seconds_to_next::numeric) || ' s' as details
+        'SoC jumped by ' || soc_step_pct || ' points to ' || soc_pct || ' %, faster than the battery can move it'
+            as details
     from samples
-    where not is_gap_after and abs(next_soc_pct - soc_pct) >= {{ var('soc_jump_min_pct') }}
+    where is_soc_recalibration
 ),
 
 samples_with_previous as (
@@ -134,7 +137,7 @@ final as (
     union all
     select * from counter_jumps
     union all
-    select * from soc_jumps
+    select * from soc_recalibrations
     union all
     select * from soc_stuck
 )

@@ -1,7 +1,8 @@
 {#-
-    Worked example of docs/analyst-guide.md: hours per device and ISO week (Monday, UTC) that the
-    battery sat idle at a high state of charge, a calendar-ageing stress. Idle means |power| at or
-    below battery_idle_max_power_w; high means SoC at or above high_soc_pct.
+    Worked example of docs/analyst-guide.md: hours per device and ISO week (starting Monday in
+    reporting_timezone) that the battery sat idle at a high state of charge, a calendar-ageing
+    stress. Idle means |power| at or below battery_idle_max_power_w; high means SoC at or above
+    high_soc_pct.
 -#}
 
 with
@@ -9,7 +10,7 @@ with
 samples as (
     select
         device_id,
-        date_trunc('week', recorded_at at time zone 'UTC')::date as week_start,
+        {{ reporting_period('week', 'recorded_at') }} as week_start,
         seconds_counted,
         soc_pct >= {{ var('high_soc_pct') }} as is_high_soc,
         abs(battery_power_w) <= {{ var('battery_idle_max_power_w') }} as is_idle

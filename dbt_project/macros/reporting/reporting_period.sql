@@ -1,0 +1,15 @@
+{% macro reporting_period(period, time_column) -%}
+    {#- The calendar day, week (starting Monday) or month a timestamp falls in, in the operator's
+        reporting_timezone, as a date. -#}
+    {%- if period == 'day' -%}
+        ({{ time_column }} at time zone '{{ var("reporting_timezone") }}')::date
+    {%- else -%}
+        date_trunc('{{ period }}', {{ time_column }} at time zone '{{ var("reporting_timezone") }}')::date
+    {%- endif -%}
+{%- endmacro %}
+
+
+{% macro reporting_period_start(period_date) -%}
+    {#- The instant a reporting period (a date from reporting_period) begins, in reporting_timezone. -#}
+    (({{ period_date }})::timestamp at time zone '{{ var("reporting_timezone") }}')
+{%- endmacro %}
