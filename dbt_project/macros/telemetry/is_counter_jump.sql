@@ -1,6 +1,7 @@
 {% macro is_counter_jump(delta_kwh, seconds, power_w, previous_power_w) -%}
     {#- True when a counter counted more energy than the battery's power allows: more than
-        counter_jump_power_factor x the larger |power| at either end of the interval x its length, plus
+        counter_jump_power_factor x the larger of |power_w| and |previous_power_w| (the highest power
+        seen over the counter's interval) x the interval's length, plus
         the jitter tolerance. A meter swapped for one that starts higher, or a glitch, looks like this.
         Not judged (false) when power is unknown or the interval is a gap: the battery may have run at
         any power while nothing was reported. -#}
