@@ -5,6 +5,7 @@ is a baseline), lands it, runs `dbt build` on a private copy of the project, and
 recovered-vs-true table and the build time of the degradation models (from run_results.json).
 
     python -m bench.degradation_bench --devices 4 --days 181 --interval 60 --only postgres
+    python -m bench.degradation_bench --profile field --devices 3 --days 181 --interval 10
 """
 
 from __future__ import annotations
@@ -56,11 +57,13 @@ def main() -> None:
     parser.add_argument("--interval", type=float, default=300)
     parser.add_argument("--without-spec", type=int, default=1, help="index of the device without a spec row")
     parser.add_argument("--only", choices=["postgres", "embedded"])
+    parser.add_argument("--profile", choices=["lab", "field"], default="lab")
     args = parser.parse_args()
-    fleet = OUT / f"degradation-fleet-{args.devices}x{args.days:g}d-{args.interval:g}s"
+    fleet = OUT / f"degradation-fleet-{args.profile}-{args.devices}x{args.days:g}d-{args.interval:g}s"
     if not (fleet / "ground_truth.json").exists():
         started = time.monotonic()
-        truths = generate_fleet(FleetSpec(devices=args.devices, days=args.days, interval_s=args.interval), fleet)
+        spec = FleetSpec(devices=args.devices, days=args.days, interval_s=args.interval, profile=args.profile)
+        truths = generate_fleet(spec, fleet)
         points = sum(truth.points_written for truth in truths)
         print(f"generated {args.devices} devices x {args.days:g} days at {args.interval:g} s: {points} points "
               f"in {time.monotonic() - started:.1f} s")  # fmt: skip

@@ -335,6 +335,16 @@ def check_soc(
 @click.option("--devices", default=10, show_default=True, type=click.IntRange(1), help="Number of devices.")
 @click.option("--days", default=30.0, show_default=True, type=click.FloatRange(min=0.01), help="Days of telemetry.")
 @click.option(
+    "--profile",
+    type=click.Choice(["lab", "field"]),
+    default="lab",
+    show_default=True,
+    help="lab: one clock for every metric, steady power, mostly deep daily cycles. field: each metric on "
+    "its own clock (power every --interval s, SoC every minute as a drifting integer BMS estimate with "
+    "re-calibration jumps, counters every 5 min at 0.1 kWh), solar- and load-following power, shallow "
+    "and idle days, outages (see docs/degradation.md).",
+)
+@click.option(
     "--interval",
     default=4.0,
     show_default=True,
@@ -361,6 +371,7 @@ def generate(
     seed: int,
     inject_bad_input: bool,
     workers: int | None,
+    profile: str,
 ) -> None:
     """Write a realistic battery fleet in the API's format into OUT_DIR.
 
@@ -377,6 +388,7 @@ def generate(
         seed=seed,
         start=start.replace(tzinfo=UTC),
         inject_bad_input=inject_bad_input,
+        profile=profile,
     )
     started = time.monotonic()
     truths = generate_fleet(

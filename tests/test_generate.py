@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import statistics
 from itertools import pairwise
 from pathlib import Path
 
@@ -71,3 +72,24 @@ def test_fleet_has_missing_metrics_a_counter_reset_and_ground_truth(tmp_path: Pa
     specs = (tmp_path / "device_specs.csv").read_text().splitlines()
     assert specs[0] == (PROJECT_ROOT / "dbt_project" / "seeds" / "device_specs.csv").read_text().splitlines()[0]
     assert specs[1].split(",")[:2] == [truths[0].device_id, str(truths[0].usable_capacity_kwh)]
+
+
+def test_field_profile_has_own_clocks_coarse_counters_and_recalibrating_soc(tmp_path: Path) -> None:
+    spec = FleetSpec(devices=3, days=20, interval_s=10, seed=2, profile="field")
+    truths = generate_fleet(spec, tmp_path, workers=1)
+    assert {truth.battery_power_positive_means for truth in truths} == {"charge", "discharge"}
+    assert truths[0].counter_reset_at is not None
+    for truth in truths:
+        series = series_of(tmp_path, truth.device_id)
+        power_times = {t for t, _ in series[BATTERY_POWER]}
+        soc_times = [t for t, _ in series[SOC]]
+        # Each metric on its own jittered clock: timestamps of SoC and power almost never coincide.
+        assert len(power_times.intersection(soc_times)) < 0.02 * len(soc_times)
+        assert all(isinstance(value, int) and 0 <= value <= 100 for _, value in series[SOC])
+        # SoC is reported on change, at least every 10 minutes (on its 1-minute clock); counters every 5 minutes at 0.1 kWh.
+        assert max(b - a for a, b in pairwise(soc_times) if b - a < 3600_000) <= 663_000
+        counter_steps = [b - a for (a, _), (b, _) in pairwise(series[BATTERY_IMPORT]) if b - a < 3600_000]
+        assert 297_000 <= statistics.median(counter_steps) <= 303_000
+        assert all(round(value * 10) == value * 10 for _, value in series[BATTERY_IMPORT][:500])
+        # An outage of days: no reading of any metric in it.
+        assert max(b - a for a, b in pairwise(sorted(power_times))) >= 2 * 86400_000
