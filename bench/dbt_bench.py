@@ -3,8 +3,10 @@ PostgreSQL (throwaway cluster, default settings) and on the embedded TimescaleDB
 of the same points into the same table (plain PostgreSQL only: COPY crashes the embedded server).
 
     .venv/bin/python -m bench.dbt_bench [--devices 10 --days 30 --interval 30] [--only postgres|embedded]
+    .venv/bin/python -m bench.dbt_bench --profile field --interval 10
 
-Prints one line per measurement; timings of battery_telemetry come from dbt's run_results.json.
+Prints one line per measurement; timings of battery_telemetry and of the degradation models come from
+dbt's run_results.json.
 """
 
 from __future__ import annotations
@@ -26,15 +28,18 @@ from tests.databases import free_port, throwaway_postgres
 from tests.helpers import run_dbt
 
 DAY_MS = 86_400_000
+# The models the degradation marts add to a build (names start with these).
+DEGRADATION_MODELS = ("int_battery_", "int_device_", "int_capacity_", "battery_cycling_hourly", "fct_")
 
 
-def split_fleet(devices: int, days: int, interval: float) -> tuple[Path, Path, int]:
+def split_fleet(devices: int, days: int, interval: float, profile: str = "lab") -> tuple[Path, Path, int]:
     """A fleet of days + 1 days, split into the first `days` and the last day. Returns both and the points."""
-    whole = OUT / f"dbt-fleet-{devices}x{days + 1}d-{interval:g}s"
+    whole = OUT / f"dbt-fleet-{'' if profile == 'lab' else profile + '-'}{devices}x{days + 1}d-{interval:g}s"
     history, last_day = whole.with_name(whole.name + "-history"), whole.with_name(whole.name + "-last-day")
     if not (last_day / "assets").exists():
         start = datetime(2025, 1, 1, tzinfo=UTC)
-        generate_fleet(FleetSpec(devices=devices, days=days + 1, interval_s=interval, seed=2, start=start), whole)
+        spec = FleetSpec(devices=devices, days=days + 1, interval_s=interval, seed=2, start=start, profile=profile)
+        generate_fleet(spec, whole)
         cut = int((start + timedelta(days=days)).timestamp() * 1000)
         for part in (history, last_day):
             (part / "telemetry").mkdir(parents=True, exist_ok=True)
@@ -57,9 +62,17 @@ def build(settings: ConnectionSettings, work: Path, label: str, points: int) -> 
     results = json.loads((work / "target" / "run_results.json").read_text())["results"]
     model = "model.battery_telemetry.battery_telemetry"
     model_s = next(result["execution_time"] for result in results if result["unique_id"] == model)
+    degradation = {
+        name: result["execution_time"]
+        for result in results
+        if result["unique_id"].startswith("model.")
+        and (name := result["unique_id"].split(".")[-1]).startswith(DEGRADATION_MODELS)
+    }
     print(
         f"{label}: dbt build {wall:.1f} s ({points / wall / 1000:.0f} k points/s); battery_telemetry model "
-        f"{model_s:.1f} s ({points / model_s / 1000:.0f} k points/s)"
+        f"{model_s:.1f} s ({points / model_s / 1000:.0f} k points/s); degradation models "
+        f"{sum(degradation.values()):.1f} s ({100 * sum(degradation.values()) / wall:.0f} % of the build): "
+        + ", ".join(f"{name} {seconds:.1f}" for name, seconds in sorted(degradation.items(), key=lambda i: -i[1])[:6])
     )
     return model_s
 
@@ -124,9 +137,10 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=30)
     parser.add_argument("--interval", type=float, default=30)
     parser.add_argument("--only", choices=["postgres", "embedded"])
+    parser.add_argument("--profile", choices=["lab", "field"], default="lab")
     args = parser.parse_args()
     OUT.mkdir(parents=True, exist_ok=True)
-    history, last_day, points = split_fleet(args.devices, args.days, args.interval)
+    history, last_day, points = split_fleet(args.devices, args.days, args.interval, args.profile)
     day_points = sum(len(s["data"]) for path in (last_day / "telemetry").glob("*.json")
                      for s in json.loads(path.read_text())["series"])  # fmt: skip
     print(f"fleet: {args.devices} devices, {args.days} days + 1 at {args.interval:g} s: {points} + {day_points} points")

@@ -18,14 +18,12 @@ from pathlib import Path
 
 import psycopg
 
-from bench.dbt_bench import _Embedded
+from bench.dbt_bench import DEGRADATION_MODELS, _Embedded
 from bench.loader_bench import OUT, land
 from loader.generate import FleetSpec, generate_fleet
 from tests.databases import throwaway_postgres
 from tests.degradation_truth import compare, format_table, project_with_specs
 from tests.helpers import run_dbt
-
-DEGRADATION_MODELS = ("int_battery_samples", "int_device_power_sign", "battery_cycling_hourly", "fct_")
 
 
 def run_backend(name: str, settings_factory, fleet: Path, without_spec: int) -> None:  # type: ignore[no-untyped-def]

@@ -210,7 +210,13 @@ segments as (
         {{ last_by('export_kwh', 'recorded_at') }} - {{ first_by('export_kwh', 'recorded_at') }} as energy_out_kwh,
         count(*) as anchor_readings
     from numbered_steps
-    where cut_reason is null and is_anchor
+    -- A reading whose step was cut only for its counters starts the next segment if its own counter
+    -- values are known; after a jump or a gap the next segment starts at the next anchor.
+    where
+        is_anchor
+        and coalesce(cut_reason, 'counter_unusable') = 'counter_unusable'
+        and import_kwh is not null
+        and export_kwh is not null
     group by device_id, latest_event_start, cuts_before
     having count(*) >= 2
 ),

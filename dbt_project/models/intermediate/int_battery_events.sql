@@ -56,6 +56,7 @@ numbered_runs as (
 ),
 
 runs as (
+    -- Power statistics are summed per run here, so events add up runs, never samples again.
     select
         device_id,
         run_number,
@@ -63,7 +64,13 @@ runs as (
         min(gaps_before) as gaps_before,
         min(recorded_at) as run_start,
         max(recorded_at + coalesce(seconds_counted, 0) * interval '1 second') as run_end,
-        sum(seconds_counted) as run_seconds
+        sum(seconds_counted) as run_seconds,
+        count(*) as samples,
+        count(charge_power_w) as power_samples,
+        sum(charge_power_w * seconds_counted) as net_power_ws,
+        sum(abs(charge_power_w) * seconds_counted) as abs_power_ws,
+        sum(abs(charge_power_w)) as abs_power_sum,
+        sum(charge_power_w * charge_power_w) as squared_power_sum
     from numbered_runs
     group by device_id, run_number
 ),
@@ -111,8 +118,7 @@ runs_in_events as (
     -- Every run between an event's first and last lasting run belongs to it: event numbers only grow
     -- in time, so a run lies inside an event when the lasting runs on either side belong to it.
     select
-        runs.device_id,
-        runs.run_number,
+        runs.*,
         max(event_starts.event_number) over (
             partition by runs.device_id order by runs.run_number
         ) as event_before,
@@ -124,36 +130,22 @@ runs_in_events as (
         on runs.device_id = event_starts.device_id and runs.run_number = event_starts.run_number
 ),
 
-event_samples as (
-    select
-        event_spans.device_id,
-        event_spans.event_start,
-        numbered_runs.charge_power_w,
-        numbered_runs.seconds_counted,
-        numbered_runs.battery_state
-    from numbered_runs
-    inner join runs_in_events
-        on
-            numbered_runs.device_id = runs_in_events.device_id
-            and numbered_runs.run_number = runs_in_events.run_number
-            and runs_in_events.event_before = runs_in_events.event_after
-    inner join event_spans
-        on
-            runs_in_events.device_id = event_spans.device_id
-            and runs_in_events.event_before = event_spans.event_number
-),
-
 event_power as (
     select
         device_id,
-        event_start,
-        count(*) as sample_count,
-        sum(seconds_counted) filter (where battery_state = 'idle') as idle_seconds,
-        sum(charge_power_w * seconds_counted) / 3600000.0 as net_power_energy_kwh,
-        sum(abs(charge_power_w) * seconds_counted) / nullif(sum(seconds_counted), 0) / 1000.0 as avg_power_kw,
-        stddev_pop(abs(charge_power_w)) / nullif(avg(abs(charge_power_w)), 0) as power_cv
-    from event_samples
-    group by device_id, event_start
+        event_before as event_number,
+        sum(samples) as sample_count,
+        sum(run_seconds) filter (where battery_state = 'idle') as idle_seconds,
+        sum(net_power_ws) / 3600000.0 as net_power_energy_kwh,
+        sum(abs_power_ws) / nullif(sum(run_seconds), 0) / 1000.0 as avg_power_kw,
+        sqrt(greatest(
+            sum(squared_power_sum) / nullif(sum(power_samples), 0)
+            - power(sum(abs_power_sum) / nullif(sum(power_samples), 0), 2),
+            0
+        )) / nullif(sum(abs_power_sum) / nullif(sum(power_samples), 0), 0) as power_cv
+    from runs_in_events
+    where event_before = event_after
+    group by device_id, event_before
 ),
 
 final as (
@@ -171,7 +163,7 @@ final as (
         event_power.power_cv
     from event_spans
     inner join event_power
-        on event_spans.device_id = event_power.device_id and event_spans.event_start = event_power.event_start
+        on event_spans.device_id = event_power.device_id and event_spans.event_number = event_power.event_number
 )
 
 select * from final

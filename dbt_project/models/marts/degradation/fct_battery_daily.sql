@@ -116,14 +116,14 @@ final as (
         energy.soc_max,
         energy.soc_seconds_weighted / nullif(energy.soc_seconds, 0) as soc_avg_time_weighted,
         -- Rounded: float sums of exactly split intervals can exceed a day by 1e-12.
-        case when energy.soc_seconds > 0 then round((energy.seconds_soc_high / 3600.0)::numeric, 6) end
+        case when energy.soc_seconds > 0 then round((energy.seconds_soc_high / 3600.0)::numeric, 6)::double precision end
             as hours_soc_ge_90,
-        case when energy.soc_seconds > 0 then round((energy.seconds_soc_low / 3600.0)::numeric, 6) end
+        case when energy.soc_seconds > 0 then round((energy.seconds_soc_low / 3600.0)::numeric, 6)::double precision end
             as hours_soc_le_10,
         case when energy.soc_seconds > 0 then coalesce(deep_discharges_daily.deep_discharge_events, 0) end
             as deep_discharge_events,
-        energy.day_seconds / 3600.0 as day_hours,
-        round((100.0 * energy.seconds_covered / energy.day_seconds)::numeric, 6) as coverage_pct,
+        (energy.day_seconds / 3600.0)::double precision as day_hours,
+        round((100.0 * energy.seconds_covered / energy.day_seconds)::numeric, 6)::double precision as coverage_pct,
         energy.counter_resets,
         energy.counter_jumps,
         reference.ref_capacity_kwh,
