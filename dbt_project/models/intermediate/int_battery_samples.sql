@@ -326,3 +326,5 @@ final as (
 )
 
 select * from final
+
+-- depends_on: {{ ref('stg_raw__telemetry_points') }}
