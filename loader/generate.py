@@ -426,22 +426,8 @@ def _simulate_field_device(spec: FleetSpec, index: int, out_dir: str) -> DeviceT
             hours = dt / 3600
             charge_kw = min(charge_kw, max(0.0, (capacity - stored_kwh) / (eta * hours)))
             discharge_kw = min(discharge_kw, max(0.0, (stored_kwh - MIN_SOC / 100 * capacity) * eta / hours))
-            stored_kwh += (charge_kw * eta - discharge_kw / eta) * hours
-            stored_kwh -= capacity * FIELD_SELF_DISCHARGE_PCT_PER_HOUR / 100 * hours
-            stored_kwh = max(0.0, stored_kwh)
-            counters[BATTERY_IMPORT] += charge_kw * hours
-            counters[BATTERY_EXPORT] += discharge_kw * hours
-            grid_kw = load_kw + charge_kw - discharge_kw - solar_kw
-            counters[GRID_IMPORT] += max(grid_kw, 0.0) * hours
-            counters[GRID_EXPORT] += max(-grid_kw, 0.0) * hours
-            truth.energy_in_kwh += charge_kw * hours
-            truth.energy_out_kwh += discharge_kw * hours
-            if step == restart_at:
-                counters[BATTERY_IMPORT] = counters[BATTERY_EXPORT] = 0.0
-                truth.counter_reset_at = _iso(t)
-            month = datetime.fromtimestamp(t, UTC).strftime("%Y-%m")
-            month_capacity.setdefault(month, [capacity, capacity])[1] = capacity
-
+            # The state at time t is what the readings show: SoC and counters up to t, and the power
+            # that flows from t on (so a counter never holds energy whose power was not read yet).
             # The BMS counts charge with an error that builds up with the SoC moved, and re-calibrates
             # to the truth at full charge or empty (a visible jump); each calibration draws a new error.
             true_soc = 100 * stored_kwh / capacity
@@ -456,19 +442,16 @@ def _simulate_field_device(spec: FleetSpec, index: int, out_dir: str) -> DeviceT
                     recalibrations += 1
                 drift_pct, drift_per_soc = 0.0, rng.gauss(0, FIELD_BMS_ERROR_PER_SOC)
 
-            if any(begin <= elapsed < end for begin, end in outages):
-                for clock in clocks.values():
-                    clock.due(t)  # the readings of an outage are lost, not sent later
-                continue
-            battery_w = sign * (charge_kw - discharge_kw) * 1000
+            grid_kw = load_kw + charge_kw - discharge_kw - solar_kw
+            in_outage = any(begin <= elapsed < end for begin, end in outages)
             readings = {
-                BATTERY_POWER: round(battery_w * (1 + rng.gauss(0, 0.005))),
+                BATTERY_POWER: round(sign * (charge_kw - discharge_kw) * 1000 * (1 + rng.gauss(0, 0.005))),
                 GRID_POWER: round(grid_kw * 1000),
                 SOLAR_POWER: round(solar_kw * 1000),
             }
             for metric, clock in clocks.items():
                 ms = clock.due(t)
-                if ms is None:
+                if ms is None or in_outage:  # the readings of an outage are lost, not sent later
                     continue
                 if metric == SOC:
                     reported = round(min(100.0, max(0.0, true_soc + drift_pct)))
@@ -482,6 +465,21 @@ def _simulate_field_device(spec: FleetSpec, index: int, out_dir: str) -> DeviceT
                 else:
                     files.add(metric, f"[{ms},{readings[metric]}]")
                 truth.points_written += 1
+
+            stored_kwh += (charge_kw * eta - discharge_kw / eta) * hours
+            stored_kwh -= capacity * FIELD_SELF_DISCHARGE_PCT_PER_HOUR / 100 * hours
+            stored_kwh = max(0.0, stored_kwh)
+            counters[BATTERY_IMPORT] += charge_kw * hours
+            counters[BATTERY_EXPORT] += discharge_kw * hours
+            counters[GRID_IMPORT] += max(grid_kw, 0.0) * hours
+            counters[GRID_EXPORT] += max(-grid_kw, 0.0) * hours
+            truth.energy_in_kwh += charge_kw * hours
+            truth.energy_out_kwh += discharge_kw * hours
+            if step == restart_at:
+                counters[BATTERY_IMPORT] = counters[BATTERY_EXPORT] = 0.0
+                truth.counter_reset_at = _iso(t)
+            month = datetime.fromtimestamp(t, UTC).strftime("%Y-%m")
+            month_capacity.setdefault(month, [capacity, capacity])[1] = capacity
         files.join_into(Path(out_dir) / "telemetry" / f"{truth.device_id}.json")
     truth.monthly_capacity_kwh = {month: round((a + b) / 2, 3) for month, (a, b) in month_capacity.items()}
     truth.energy_in_kwh = round(truth.energy_in_kwh, 3)

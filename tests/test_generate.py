@@ -86,7 +86,8 @@ def test_field_profile_has_own_clocks_coarse_counters_and_recalibrating_soc(tmp_
         # Each metric on its own jittered clock: timestamps of SoC and power almost never coincide.
         assert len(power_times.intersection(soc_times)) < 0.02 * len(soc_times)
         assert all(isinstance(value, int) and 0 <= value <= 100 for _, value in series[SOC])
-        # SoC is reported on change, at least every 10 minutes (on its 1-minute clock); counters every 5 minutes at 0.1 kWh.
+        # SoC is reported on change, at least every 10 minutes (on its 1-minute clock);
+        # counters every 5 minutes at 0.1 kWh.
         assert max(b - a for a, b in pairwise(soc_times) if b - a < 3600_000) <= 663_000
         counter_steps = [b - a for (a, _), (b, _) in pairwise(series[BATTERY_IMPORT]) if b - a < 3600_000]
         assert 297_000 <= statistics.median(counter_steps) <= 303_000
