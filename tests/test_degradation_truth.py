@@ -30,8 +30,8 @@ from tests.helpers import invoke, load_args, run_dbt
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 FLEETS = {
-    "lab": FleetSpec(devices=4, days=181, interval_s=300, seed=1),
-    "field": FleetSpec(devices=3, days=181, interval_s=120, seed=1, profile="field"),
+    "lab": FleetSpec(devices=4, days=181, interval_s=600, seed=1),
+    "field": FleetSpec(devices=3, days=181, interval_s=180, seed=1, profile="field"),
 }
 DEVICE_WITHOUT_SPEC = 1
 # Anomalies each profile simulates, which must be reported; nothing else may be. A field BMS that

@@ -31,6 +31,9 @@
 {%- set import = var('battery_import_metric_name') -%}
 {%- set export = var('battery_export_metric_name') -%}
 {%- set gap_cap = var('sample_gap_cap_seconds') %}
+{%- if gap_cap | float > 3600 -%}
+    {{ exceptions.raise_compiler_error("sample_gap_cap_seconds must be at most 3600: a counted interval may cross one hour boundary, not more") }}
+{%- endif %}
 
 {#- Incremental builds read each changed device's readings from its window on, through the index
     (a lateral subquery per device: a plain join makes the planner scan whole tables). -#}
@@ -121,10 +124,14 @@ readings_by_time as (
 
 reading_runs as (
     -- A run starts at each SoC (power) reading and lasts until the next one: the carry-forward group.
+    -- Likewise for each counter: the rows from one reading to the next are the interval its next
+    -- reading's delta covers.
     select
         *,
         count(soc_read) over device_in_time as soc_run,
-        count(power_read) over device_in_time as power_run
+        count(power_read) over device_in_time as power_run,
+        count(import_reading_kwh) over device_in_time as import_run,
+        count(export_reading_kwh) over device_in_time as export_run
     from readings_by_time
     window device_in_time as (partition by device_id order by recorded_at)
 ),
@@ -150,12 +157,8 @@ timeline as (
         end as soc_pct,
         case
             when recorded_at - power_read_at <= interval '{{ gap_cap }} seconds' then power_last_read
-        end as battery_power_w,
-        -- The rows from one counter reading to the next: the interval the next reading's delta covers.
-        count(import_reading_kwh) over device_in_time as import_run,
-        count(export_reading_kwh) over device_in_time as export_run
+        end as battery_power_w
     from carried_forward
-    window device_in_time as (partition by device_id order by recorded_at)
 ),
 
 counter_intervals as (
@@ -221,17 +224,20 @@ readings_timeline as (
         has_counter_reset,
         is_import_jump or is_export_jump as has_counter_jump,
         next_recorded_at,
+        seconds_until_counted_end,
         recorded_at + seconds_until_counted_end * interval '1 second' as counted_until,
+        date_bin('1 hour', recorded_at, timestamptz '2000-01-03 00:00:00+00') + interval '1 hour' as next_hour_start,
         coalesce(next_recorded_at - recorded_at > interval '{{ gap_cap }} seconds', false) as is_gap_after,
         write_from
     from judged
 ),
 
 hour_boundaries as (
-    -- The hour starts strictly inside a row's counted interval: each becomes a row of its own that
-    -- carries the row's SoC and power on, so that no counted interval crosses an hour.
+    -- The hour start inside a row's counted interval, if any, becomes a row of its own that carries
+    -- the row's SoC and power on, so that no counted interval crosses an hour. The gap cap is at most
+    -- an hour, so an interval holds at most one.
     select
-        boundary.boundary_at as recorded_at,
+        readings_timeline.next_hour_start as recorded_at,
         readings_timeline.device_id,
         readings_timeline.soc_pct,
         false as is_soc_reading,
@@ -245,40 +251,23 @@ hour_boundaries as (
         false as has_counter_reset,
         false as has_counter_jump,
         readings_timeline.next_recorded_at,
-        readings_timeline.counted_until,
         readings_timeline.is_gap_after,
-        readings_timeline.write_from
+        readings_timeline.write_from,
+        extract(epoch from readings_timeline.counted_until - readings_timeline.next_hour_start)::double precision
+            as seconds_counted,
+        true as is_hour_boundary
     from readings_timeline
-    cross join
-        lateral generate_series(
-            date_bin('1 hour', readings_timeline.recorded_at, timestamptz '2000-01-03 00:00:00+00') + interval '1 hour',
-            readings_timeline.counted_until - interval '1 microsecond',
-            interval '1 hour'
-        ) as boundary (boundary_at)
-    -- Only rows whose counted interval crosses an hour (a few in a hundred) call generate_series.
-    where
-        readings_timeline.counted_until
-        > date_bin('1 hour', readings_timeline.recorded_at, timestamptz '2000-01-03 00:00:00+00') + interval '1 hour'
+    where readings_timeline.counted_until > readings_timeline.next_hour_start
 ),
 
 all_rows as (
     select
-        *,
-        false as is_hour_boundary
-    from readings_timeline
-    union all
-    select
-        *,
-        true as is_hour_boundary
-    from hour_boundaries
-),
-
-counted_pieces as (
-    select
         recorded_at,
         device_id,
-        write_from,
         soc_pct,
+        is_soc_reading,
+        soc_step_pct,
+        is_soc_recalibration,
         battery_power_w,
         import_reading_kwh,
         export_reading_kwh,
@@ -287,18 +276,16 @@ counted_pieces as (
         has_counter_reset,
         has_counter_jump,
         next_recorded_at,
-        extract(epoch from next_recorded_at - recorded_at)::double precision as seconds_to_next,
-        -- To the next row (an hour boundary ends a counted piece too), within the capped interval.
-        extract(
-            epoch from least(counted_until, lead(recorded_at) over device_in_time) - recorded_at
-        )::double precision as seconds_counted,
         is_gap_after,
-        is_soc_reading,
-        soc_step_pct,
-        is_soc_recalibration,
-        is_hour_boundary
-    from all_rows
-    window device_in_time as (partition by device_id order by recorded_at)
+        write_from,
+        case
+            when counted_until > next_hour_start then extract(epoch from next_hour_start - recorded_at)
+            else seconds_until_counted_end
+        end::double precision as seconds_counted,
+        false as is_hour_boundary
+    from readings_timeline
+    union all
+    select * from hour_boundaries
 ),
 
 final as (
@@ -314,14 +301,14 @@ final as (
         has_counter_reset,
         has_counter_jump,
         next_recorded_at,
-        seconds_to_next,
+        extract(epoch from next_recorded_at - recorded_at)::double precision as seconds_to_next,
         seconds_counted,
         is_gap_after,
         is_soc_reading,
         soc_step_pct,
         is_soc_recalibration,
         is_hour_boundary
-    from counted_pieces
+    from all_rows
     where recorded_at >= write_from
 )
 
