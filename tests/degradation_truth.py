@@ -33,6 +33,7 @@ class DeviceComparison:
     ref_source: str
     power_sign: tuple[str, str]
     monthly_capacity_kwh: list[tuple[str, float | None, float]] = field(default_factory=list)
+    monthly_segments: list[int] = field(default_factory=list)
     fade_pct_per_year: tuple[float | None, float] = (None, 0.0)
     efc: tuple[float, float] = (0.0, 0.0)
     rte: tuple[float, float] = (0.0, 0.0)
@@ -61,13 +62,13 @@ def compare(
             "select ref_source, baseline_months from {schema}.int_device_reference_capacity where device_id = %s"
         )
         (sign,) = row("select power_positive_means from {schema}.int_device_power_sign where device_id = %s")
-        recovered_months = dict(
-            conn.execute(
-                f"select to_char(month, 'YYYY-MM'), apparent_capacity_kwh from {schema}.fct_capacity_monthly"
-                " where device_id = %s",
-                [device],
-            ).fetchall()
-        )
+        capacity_rows = conn.execute(
+            f"select to_char(month, 'YYYY-MM'), apparent_capacity_kwh, n_segments from {schema}.fct_capacity_monthly"
+            " where device_id = %s",
+            [device],
+        ).fetchall()
+        recovered_months = {month: capacity for month, capacity, _ in capacity_rows}
+        segments = {month: count for month, _, count in capacity_rows}
         true_months = truth["monthly_capacity_kwh"]
         if ref_source == "spec":
             true_ref = truth["usable_capacity_kwh"]
@@ -98,6 +99,7 @@ def compare(
                 ref_source=ref_source,
                 power_sign=(sign, truth["battery_power_positive_means"]),
                 monthly_capacity_kwh=[(m, recovered_months.get(m), true) for m, true in true_months.items()],
+                monthly_segments=[segments.get(m, 0) for m in true_months],
                 fade_pct_per_year=(fade, truth["fade_pct_per_year"] * truth["usable_capacity_kwh"] / true_ref),
                 efc=(efc, (truth["energy_in_kwh"] + truth["energy_out_kwh"]) / (2 * true_ref)),
                 rte=(energy_out / energy_in, true_rte),
@@ -120,6 +122,7 @@ def format_table(comparisons: list[DeviceComparison]) -> str:
             f"{c.device_id} (E_ref: {c.ref_source}; power positive means {c.power_sign[0]}, truth {c.power_sign[1]})",
             f"  monthly apparent capacity kWh (recovered/true): {', '.join(months)}",
             f"  capacity error %: {', '.join(errors)}",
+            f"  clean segments per month: {', '.join(str(count) for count in c.monthly_segments)}",
             f"  fade %/yr {_pair(c.fade_pct_per_year, 2)}; EFC {_pair(c.efc, 1)};"
             f" RTE {_pair(c.rte, 4)}; energy in kWh {_pair(c.energy_in_kwh, 0)}; out {_pair(c.energy_out_kwh, 0)}",
             "  RTE SoC-adjusted, monthly: "
