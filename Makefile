@@ -38,9 +38,11 @@ lint: setup
 	$(BIN)/mypy
 	$(BIN)/sqlfluff lint dbt_project/models docs/templates
 
-# pytest exits 5 when it collected no tests; that is a failure here, not a pass.
+# pytest exits 5 when it collected no tests; that is a failure here, not a pass. Tests run in
+# PYTEST_WORKERS processes (pytest-xdist), each with its own embedded and throwaway databases.
+PYTEST_WORKERS ?= 2
 pytest: setup
-	@$(BIN)/pytest; status=$$?; \
+	@$(BIN)/pytest -n $(PYTEST_WORKERS); status=$$?; \
 	if [ $$status -eq 5 ]; then echo "pytest collected no tests: failing the run"; exit 1; fi; \
 	exit $$status
 
