@@ -101,12 +101,15 @@ def copy_ceiling(settings: ConnectionSettings, points: int) -> None:
     )
 
 
-def run_backend(name: str, settings_factory, history: Path, last_day: Path, points: int, day_points: int) -> None:  # type: ignore[no-untyped-def]
+def run_backend(name: str, settings_factory, history: Path, last_day: Path, points: int, day_points: int,  # type: ignore[no-untyped-def]
+                baselines: bool = True) -> None:  # fmt: skip
     with settings_factory() as settings, tempfile.TemporaryDirectory() as work:
         land(settings, history, f"{name}: loader load, history")
         first = build(settings, Path(work), f"{name}: first build, {points} points", points)
         land(settings, last_day, f"{name}: loader load, one more day")
         incremental = build(settings, Path(work), f"{name}: incremental build, +{day_points} points", day_points)
+        if not baselines:
+            return
         if name == "plain PostgreSQL 15":
             copy_ceiling(settings, points)
     with settings_factory() as settings, tempfile.TemporaryDirectory() as work:
@@ -138,6 +141,7 @@ def main() -> None:
     parser.add_argument("--interval", type=float, default=30)
     parser.add_argument("--only", choices=["postgres", "embedded"])
     parser.add_argument("--profile", choices=["lab", "field"], default="lab")
+    parser.add_argument("--no-baselines", action="store_true", help="skip the COPY ceiling and the day built alone")
     args = parser.parse_args()
     OUT.mkdir(parents=True, exist_ok=True)
     history, last_day, points = split_fleet(args.devices, args.days, args.interval, args.profile)
@@ -145,9 +149,10 @@ def main() -> None:
                      for s in json.loads(path.read_text())["series"])  # fmt: skip
     print(f"fleet: {args.devices} devices, {args.days} days + 1 at {args.interval:g} s: {points} + {day_points} points")
     if args.only in (None, "postgres"):
-        run_backend("plain PostgreSQL 15", throwaway_postgres, history, last_day, points, day_points)
+        run_backend("plain PostgreSQL 15", throwaway_postgres, history, last_day, points, day_points,
+                    not args.no_baselines)  # fmt: skip
     if args.only in (None, "embedded"):
-        run_backend("embedded TimescaleDB", _Embedded, history, last_day, points, day_points)
+        run_backend("embedded TimescaleDB", _Embedded, history, last_day, points, day_points, not args.no_baselines)
 
 
 if __name__ == "__main__":

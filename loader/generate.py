@@ -159,16 +159,20 @@ class _SeriesFiles:
             out.write("]}\n")
 
 
+def _simulation_clock(spec: FleetSpec, truth: DeviceTruth) -> tuple[float, int, float, float, float, int]:
+    """Step (s), number of steps, start and commissioning (epoch s), the one-way efficiency (losses
+    split evenly between charging and discharging) and the sign battery power is reported in."""
+    commissioned_s = datetime.fromisoformat(truth.commissioned_on).replace(tzinfo=UTC).timestamp()
+    sign = 1 if truth.battery_power_positive_means == "charge" else -1
+    steps = int(spec.days * 86400 / spec.interval_s)
+    return spec.interval_s, steps, spec.start.timestamp(), commissioned_s, math.sqrt(truth.round_trip_efficiency), sign
+
+
 def _simulate_device(spec: FleetSpec, index: int, out_dir: str) -> DeviceTruth:
     truth = _device_plan(spec, index)
     rng = random.Random(f"{spec.seed}/simulate/{index}")
     wanted = set(truth.metrics)
-    dt = spec.interval_s
-    steps = int(spec.days * 86400 / dt)
-    start_s = spec.start.timestamp()
-    commissioned_s = datetime.fromisoformat(truth.commissioned_on).replace(tzinfo=UTC).timestamp()
-    eta = math.sqrt(truth.round_trip_efficiency)
-    sign = 1 if truth.battery_power_positive_means == "charge" else -1
+    dt, steps, start_s, commissioned_s, eta, sign = _simulation_clock(spec, truth)
     base_load_kw = truth.max_power_kw * rng.uniform(0.3, 0.8)
     solar_peak_kw = truth.max_power_kw * rng.uniform(0.5, 1.2)
     sub_share = rng.uniform(0.2, 0.4)
@@ -336,12 +340,7 @@ def _simulate_field_device(spec: FleetSpec, index: int, out_dir: str) -> DeviceT
     truth.metrics = list(FIELD_METRICS)
     truth.battery_power_positive_means = "charge" if index % 3 == 1 else "discharge"
     rng = random.Random(f"{spec.seed}/field/{index}")
-    dt = spec.interval_s
-    steps = int(spec.days * 86400 / dt)
-    start_s = spec.start.timestamp()
-    commissioned_s = datetime.fromisoformat(truth.commissioned_on).replace(tzinfo=UTC).timestamp()
-    eta = math.sqrt(truth.round_trip_efficiency)
-    sign = 1 if truth.battery_power_positive_means == "charge" else -1
+    dt, steps, start_s, commissioned_s, eta, sign = _simulation_clock(spec, truth)
     max_kw = truth.max_power_kw
     base_load_kw = max_kw * rng.uniform(0.3, 0.6)
     solar_peak_kw = max_kw * rng.uniform(1.0, 1.6)
