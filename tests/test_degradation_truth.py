@@ -1,12 +1,12 @@
 """The degradation marts recover what `loader generate` simulated, on both backends and for both of
 its profiles:
 
-- lab: 4 devices x 181 days sampled every 300 s on one clock (2.65 M points), one device reporting
+- lab: 4 devices x 181 days sampled every 600 s on one clock (1.33 M points), one device reporting
   charging as negative power, one with a counter reset, gaps and counter jitter;
-- field: 3 devices x 181 days, battery power every 120 s, SoC every 2 minutes as an integer BMS
+- field: 3 devices x 181 days, battery power every 180 s, SoC every 3 minutes as an integer BMS
   estimate reported on change (with drift and re-calibration jumps), counters every 5 minutes at
   0.1 kWh, solar- and load-following power, grid-service and idle days, outages of hours and of
-  days, a counter restart, one device reporting charging as positive (1.5 M points).
+  days, a counter restart, one device reporting charging as positive (1.0 M points).
 
 Device 1 has no device_specs row and gets a baseline reference capacity; the others have one.
 Tolerances for every device: monthly apparent capacity within 3 %, fade within 1 point a year,
