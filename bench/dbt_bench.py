@@ -20,6 +20,7 @@ from pathlib import Path
 
 import psycopg
 
+from bench.fleets import count_points, split_by_time
 from bench.loader_bench import OUT, land
 from loader.embedded import EmbeddedServer
 from loader.generate import FleetSpec, generate_fleet
@@ -27,7 +28,6 @@ from loader.settings import ConnectionSettings
 from tests.databases import free_port, throwaway_postgres
 from tests.helpers import run_dbt
 
-DAY_MS = 86_400_000
 # The models the degradation marts add to a build (names start with these).
 DEGRADATION_MODELS = ("int_battery_", "int_device_", "int_capacity_", "battery_cycling_hourly", "fct_")
 
@@ -35,24 +35,13 @@ DEGRADATION_MODELS = ("int_battery_", "int_device_", "int_capacity_", "battery_c
 def split_fleet(devices: int, days: int, interval: float, profile: str = "lab") -> tuple[Path, Path, int]:
     """A fleet of days + 1 days, split into the first `days` and the last day. Returns both and the points."""
     whole = OUT / f"dbt-fleet-{'' if profile == 'lab' else profile + '-'}{devices}x{days + 1}d-{interval:g}s"
-    history, last_day = whole.with_name(whole.name + "-history"), whole.with_name(whole.name + "-last-day")
-    if not (last_day / "assets").exists():
-        start = datetime(2025, 1, 1, tzinfo=UTC)
+    start = datetime(2025, 1, 1, tzinfo=UTC)
+    if not (whole / "assets").exists():
         spec = FleetSpec(devices=devices, days=days + 1, interval_s=interval, seed=2, start=start, profile=profile)
         generate_fleet(spec, whole)
-        cut = int((start + timedelta(days=days)).timestamp() * 1000)
-        for part in (history, last_day):
-            (part / "telemetry").mkdir(parents=True, exist_ok=True)
-            (part / "assets").mkdir(exist_ok=True)
-            (part / "assets" / "assets.json").write_bytes((whole / "assets" / "assets.json").read_bytes())
-        for path in (whole / "telemetry").glob("*.json"):
-            body = json.loads(path.read_text())
-            for part, keep in ((history, lambda ms: ms < cut), (last_day, lambda ms: ms >= cut)):
-                series = [{"name": s["name"], "data": [p for p in s["data"] if keep(p[0])]} for s in body["series"]]
-                (part / "telemetry" / path.name).write_text(json.dumps({"series": series}))
-    points = sum(len(s["data"]) for path in (history / "telemetry").glob("*.json")
-                 for s in json.loads(path.read_text())["series"])  # fmt: skip
-    return history, last_day, points
+    cut = int((start + timedelta(days=days)).timestamp() * 1000)
+    history, last_day = split_by_time(whole, [cut], ["history", "last-day"])
+    return history, last_day, count_points(history)
 
 
 def build(settings: ConnectionSettings, work: Path, label: str, points: int) -> float:
@@ -145,8 +134,7 @@ def main() -> None:
     args = parser.parse_args()
     OUT.mkdir(parents=True, exist_ok=True)
     history, last_day, points = split_fleet(args.devices, args.days, args.interval, args.profile)
-    day_points = sum(len(s["data"]) for path in (last_day / "telemetry").glob("*.json")
-                     for s in json.loads(path.read_text())["series"])  # fmt: skip
+    day_points = count_points(last_day)
     print(f"fleet: {args.devices} devices, {args.days} days + 1 at {args.interval:g} s: {points} + {day_points} points")
     if args.only in (None, "postgres"):
         run_backend("plain PostgreSQL 15", throwaway_postgres, history, last_day, points, day_points,

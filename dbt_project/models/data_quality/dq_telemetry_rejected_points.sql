@@ -4,15 +4,10 @@
         unique_key=['piece_id', 'point_index'],
         incremental_strategy='delete+insert',
         on_schema_change='fail',
-        post_hook=["{{ mark_telemetry_batch_transformed() }}"],
     )
 }}
 
-{#-
-    Points that could not go into battery_telemetry, with the reason, so nothing is dropped silently.
-    Built after the other models that read the batch (see depends_on at the end), because its
-    post-hook closes the batch.
--#}
+{#- Points that could not go into battery_telemetry, with the reason, so nothing is dropped silently. -#}
 
 with
 
@@ -30,7 +25,3 @@ final as (
 )
 
 select * from final
-
--- depends_on: {{ ref('battery_telemetry') }}
--- depends_on: {{ ref('int_telemetry_counter_deltas') }}
--- depends_on: {{ ref('int_battery_samples') }}

@@ -1,4 +1,12 @@
-{{ config(materialized='table') }}
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='replace_windows',
+        window_column='event_start',
+        on_schema_change='fail',
+        indexes=[{'columns': ['device_id', 'event_start', 'segment_start'], 'unique': True}],
+    )
+}}
 
 {#-
     Capacity segments: the evidence for apparent capacity. Within each charge or discharge event,
@@ -9,12 +17,32 @@
     to the segment's two SoC readings (counters are read on their own clock), so energy and SoC change
     cover exactly the same span. A segment is clean evidence when SoC moved at least
     capacity_segment_min_soc_swing_pct the event's way and neither end is a saturated reading.
+    Incremental: per device the batch touched, the segments of the events from
+    battery_event_windows' recompute_from on are recomputed (strategy 'replace_windows').
 -#}
 
 {%- set gap_cap = var('sample_gap_cap_seconds') %}
 {%- set max_counter_interval = var('counter_interpolation_max_seconds') %}
+{#- Readings this far before a window's start give its first steps their previous SoC reading and
+    its first counter brackets their reading before. -#}
+{%- set lookback_seconds = gap_cap + max_counter_interval %}
 
 with
+
+{% if is_incremental() %}
+    recompute_windows as (
+        {{ battery_event_windows(ref('int_battery_events'), after_rewrite=true) }}
+    ),
+{% endif %}
+
+events as (
+    select events.*
+    from {{ ref('int_battery_events') }} as events
+    {% if is_incremental() %}
+        inner join recompute_windows
+            on events.device_id = recompute_windows.device_id and events.event_start >= recompute_windows.recompute_from
+    {% endif %}
+),
 
 timeline as (
     -- Every row, with the energy battery power moved into and out of the battery before it (power
@@ -25,7 +53,10 @@ timeline as (
             over power_before, 0) / 3600000.0 as charge_work_kwh,
         coalesce(sum(greatest(-samples.battery_power_w * power_sign.charge_sign, 0) * samples.seconds_counted)
             over power_before, 0) / 3600000.0 as discharge_work_kwh
-    from {{ ref('int_battery_samples') }} as samples
+    from (
+        {{ device_rows_since(ref('int_battery_samples'), 'recompute_windows' if is_incremental() else none,
+                             lookback_seconds=lookback_seconds) }}
+    ) as samples
     inner join {{ ref('int_device_power_sign') }} as power_sign
         on samples.device_id = power_sign.device_id
     window power_before as (
@@ -127,7 +158,7 @@ events_and_readings as (
         event_start as recorded_at,
         event_start,
         false as is_soc_reading
-    from {{ ref('int_battery_events') }}
+    from events
     union all
     select
         device_id,
@@ -179,7 +210,7 @@ steps_in_events as (
                 then 'counter_unusable'
         end as cut_reason
     from steps
-    inner join {{ ref('int_battery_events') }} as events
+    inner join events
         on steps.device_id = events.device_id and steps.latest_event_start = events.event_start
     where steps.step_from is not null and steps.step_from < events.event_end
 ),
@@ -287,11 +318,44 @@ classified as (
     from measured
 ),
 
-final as (
+segments_measured as (
     select
         *,
         reject_reason is null as is_clean
     from classified
+),
+
+final as (
+    -- Every recomputed device, with no segment (all columns but device_id and recomputed_from null)
+    -- if none is in its window, so the strategy still removes its old segments there.
+    select
+        {{ 'recompute_windows.device_id' if is_incremental() else 'segments_measured.device_id' }},
+        segments_measured.segment_start,
+        segments_measured.event_start,
+        segments_measured.event_type,
+        segments_measured.segment_end,
+        segments_measured.segment_hours,
+        segments_measured.soc_start,
+        segments_measured.soc_end,
+        segments_measured.soc_swing_pct,
+        segments_measured.energy_in_kwh,
+        segments_measured.energy_out_kwh,
+        segments_measured.energy_kwh,
+        segments_measured.apparent_capacity_kwh,
+        segments_measured.anchor_readings,
+        segments_measured.ended_by,
+        segments_measured.reject_reason,
+        segments_measured.is_clean,
+        {{ 'recompute_windows.recompute_from' if is_incremental() else "'-infinity'::timestamptz" }} as recomputed_from
+    {% if is_incremental() %}
+        from recompute_windows
+        left join segments_measured
+            on recompute_windows.device_id = segments_measured.device_id
+    {% else %}
+        from segments_measured
+    {% endif %}
 )
 
 select * from final
+
+-- depends_on: {{ ref('stg_raw__telemetry_points') }}

@@ -1,4 +1,15 @@
-{{ config(materialized='table') }}
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='replace_windows',
+        window_column='event_start',
+        on_schema_change='fail',
+        indexes=[
+            {'columns': ['device_id', 'event_start'], 'unique': True},
+            {'columns': ['device_id', 'event_end']},
+        ],
+    )
+}}
 
 {#-
     Charge and discharge events, segmented with hysteresis: a run of samples in which battery power
@@ -7,17 +18,26 @@
     event_merge_max_minutes apart, with no gap between them, are one event, whatever short idle dips
     or opposite spikes lie between (clouds over a solar charge, a kettle during a discharge). An
     event spans from the start of its first such run to the end of its last.
+    Incremental: each build recomputes, per device the batch touched, the events from
+    battery_event_windows' recompute_from on (the strategy 'replace_windows' replaces them).
 -#}
 
 {%- set idle_w = var('battery_idle_max_power_w') %}
 
 with
 
+{% if is_incremental() %}
+    recompute_windows as (
+        {{ battery_event_windows(this, after_rewrite=false) }}
+    ),
+{% endif %}
+
 samples as (
     select
         samples.device_id,
         samples.recorded_at,
         samples.soc_pct,
+        power_sign.charge_sign,
         samples.battery_power_w * power_sign.charge_sign as charge_power_w,
         samples.seconds_counted,
         samples.is_gap_after,
@@ -26,7 +46,9 @@ samples as (
             when samples.battery_power_w * power_sign.charge_sign < -{{ idle_w }} then 'discharge'
             else 'idle'
         end as battery_state
-    from {{ ref('int_battery_samples') }} as samples
+    from (
+        {{ device_rows_since(ref('int_battery_samples'), 'recompute_windows' if is_incremental() else none) }}
+    ) as samples
     inner join {{ ref('int_device_power_sign') }} as power_sign
         on samples.device_id = power_sign.device_id
 ),
@@ -61,6 +83,7 @@ runs as (
         device_id,
         run_number,
         min(battery_state) as battery_state,
+        min(charge_sign) as charge_sign,
         min(gaps_before) as gaps_before,
         min(recorded_at) as run_start,
         max(recorded_at + coalesce(seconds_counted, 0) * interval '1 second') as run_end,
@@ -107,6 +130,7 @@ event_spans as (
         device_id,
         event_number,
         min(battery_state) as event_type,
+        min(charge_sign) as charge_sign,
         min(run_start) as event_start,
         max(run_end) as event_end,
         count(*) as lasting_runs
@@ -148,7 +172,7 @@ event_power as (
     group by device_id, event_before
 ),
 
-final as (
+events as (
     select
         event_spans.device_id,
         event_spans.event_start,
@@ -160,10 +184,39 @@ final as (
         coalesce(event_power.idle_seconds, 0) / 60.0 as idle_minutes,
         abs(event_power.net_power_energy_kwh) as power_energy_kwh,
         event_power.avg_power_kw,
-        event_power.power_cv
+        event_power.power_cv,
+        event_spans.charge_sign
     from event_spans
     inner join event_power
         on event_spans.device_id = event_power.device_id and event_spans.event_number = event_power.event_number
+),
+
+final as (
+    -- Every recomputed device, with no event (all columns but device_id and recomputed_from null) if
+    -- none starts in its window, so the strategy still removes its old events there.
+    select
+        {{ 'recompute_windows.device_id' if is_incremental() else 'events.device_id' }},
+        events.event_start,
+        events.event_type,
+        events.event_end,
+        events.event_hours,
+        events.lasting_runs,
+        events.sample_count,
+        events.idle_minutes,
+        events.power_energy_kwh,
+        events.avg_power_kw,
+        events.power_cv,
+        events.charge_sign,
+        {{ 'recompute_windows.recompute_from' if is_incremental() else "'-infinity'::timestamptz" }} as recomputed_from
+    {% if is_incremental() %}
+        from recompute_windows
+        left join events
+            on recompute_windows.device_id = events.device_id and recompute_windows.recompute_from <= events.event_start
+    {% else %}
+        from events
+    {% endif %}
 )
 
 select * from final
+
+-- depends_on: {{ ref('stg_raw__telemetry_points') }}

@@ -4,9 +4,9 @@
         incremental_strategy='upsert',
         unique_key=['device_id', 'recorded_at'],
         on_schema_change='fail',
-        indexes=[{'columns': ['device_id', 'recorded_at'], 'unique': True}],
         main_dimension='recorded_at',
         chunk_time_interval=var('telemetry_chunk_interval'),
+        compression=telemetry_compression(['device_id']),
         pre_hook="{{ refuse_full_refresh_of_history() }}",
         post_hook="{{ timescaledb_hypertable(this) }}",
     )
@@ -47,31 +47,8 @@
 with
 
 {% if is_incremental() %}
-    changed_devices as (
-        select
-            device_id,
-            min(recorded_at) as changed_from
-        from {{ ref('stg_raw__telemetry_points') }}
-        where
-            invalid_reason is null
-            and metric_name in ('{{ soc }}', '{{ power }}', '{{ import }}', '{{ export }}')
-        group by device_id
-    ),
-
     device_windows as (
-        select
-            changed_devices.device_id,
-            coalesce(previous_sample.recorded_at, changed_devices.changed_from) as write_from
-        from changed_devices
-        left join lateral (
-            select samples.recorded_at
-            from {{ this }} as samples
-            where
-                samples.device_id = changed_devices.device_id
-                and samples.recorded_at < changed_devices.changed_from
-            order by samples.recorded_at desc
-            limit 1
-        ) as previous_sample on true
+        {{ battery_batch_windows(this) }}
     ),
 {% endif %}
 

@@ -4,9 +4,9 @@
         incremental_strategy='upsert',
         unique_key=['device_id', 'metric_name', 'recorded_at'],
         on_schema_change='fail',
-        indexes=[{'columns': ['device_id', 'metric_name', 'recorded_at'], 'unique': True}],
         main_dimension='recorded_at',
         chunk_time_interval=var('telemetry_chunk_interval'),
+        compression=telemetry_compression(['device_id', 'metric_name']),
         pre_hook="{{ refuse_full_refresh_of_history() }}",
         post_hook="{{ timescaledb_hypertable(this) }}",
     )

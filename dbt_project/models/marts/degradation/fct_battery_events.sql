@@ -1,4 +1,7 @@
+{{ config(materialized='view') }}
+
 {#-
+    A view: it costs a build nothing, and reads the small per-event tables at query time.
     Charge and discharge events (hysteresis segmentation in int_battery_events) with what their
     capacity segments measured: the SoC swing and counter energy over the event's uncut stretches
     between SoC readings, and the apparent capacity of its clean segments.

@@ -15,8 +15,8 @@
 {#-
     The admission ledger: which raw pieces this run transforms (its batch), and which earlier ones
     are done. A piece joins the batch of the first run that sees it committed; it stays pending
-    (transformed_at is null) until dq_telemetry_rejected_points marks the batch done at the end of
-    the run, so a failed run's batch is taken up again by the next one.
+    (transformed_at is null) until the close_telemetry_batch on-run-end hook marks the batch done,
+    so a failed run's batch is taken up again by the next one.
 -#}
 
 with

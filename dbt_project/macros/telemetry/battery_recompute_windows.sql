@@ -1,0 +1,102 @@
+{% macro battery_batch_windows(samples) -%}
+    {#- One row per device whose battery readings this build's batch touched: `changed_from`, its
+        earliest new reading, and `write_from`, the sample before it in `samples` (int_battery_samples
+        or its {{ this }}), from which int_battery_samples rewrites the device. The one definition of
+        that window, for int_battery_samples and for every model that recomputes from it. -#}
+    select
+        changed_devices.device_id,
+        changed_devices.changed_from,
+        coalesce(previous_sample.recorded_at, changed_devices.changed_from) as write_from
+    from (
+        select
+            device_id,
+            min(recorded_at) as changed_from
+        from {{ ref('stg_raw__telemetry_points') }}
+        where
+            invalid_reason is null
+            and metric_name in (
+                '{{ var("soc_metric_name") }}', '{{ var("battery_power_metric_name") }}',
+                '{{ var("battery_import_metric_name") }}', '{{ var("battery_export_metric_name") }}'
+            )
+        group by device_id
+    ) as changed_devices
+    left join lateral (
+        select samples.recorded_at
+        from {{ samples }} as samples
+        where
+            samples.device_id = changed_devices.device_id
+            and samples.recorded_at < changed_devices.changed_from
+        order by samples.recorded_at desc
+        limit 1
+    ) as previous_sample on true
+{%- endmacro %}
+
+
+{% macro battery_event_windows(events, after_rewrite) -%}
+    {#- One row per device the batch touched: `recompute_from`, the time from which its events (and
+        what is measured per event) are recomputed. Rows of int_battery_samples change from write_from
+        on; a run that reaches an event can start up to event_min_run_minutes plus a gap cap before
+        that, and join an event that ended up to event_merge_max_minutes earlier, and a segment reads
+        counters up to counter_interpolation_max_seconds around it: so the window starts at the
+        earliest event of `events` that ends within that margin of write_from, or at write_from minus
+        the margin. A device whose power sign changed is recomputed whole.
+        `events` is int_battery_events before this build rewrote it ({{ this }} inside it) or after
+        (after_rewrite=true: then the window also reaches back to where that rewrite started, read
+        from the latest event's recomputed_from, so rows of events it removed are replaced too). -#}
+    {%- set margin_seconds = (var('event_min_run_minutes') + var('event_merge_max_minutes')) * 60
+        + var('sample_gap_cap_seconds') + var('counter_interpolation_max_seconds') %}
+    select
+        batch_windows.device_id,
+        case
+            when latest_event.charge_sign != power_sign.charge_sign then '-infinity'::timestamptz
+            else least(
+                batch_windows.write_from - interval '{{ margin_seconds }} seconds',
+                open_events.earliest_start
+                {%- if after_rewrite %},
+                latest_event.recomputed_from
+                {%- endif %}
+            )
+        end as recompute_from
+    from ({{ battery_batch_windows(ref('int_battery_samples')) }}) as batch_windows
+    inner join {{ ref('int_device_power_sign') }} as power_sign
+        on batch_windows.device_id = power_sign.device_id
+    left join lateral (
+        select min(events.event_start) as earliest_start
+        from {{ events }} as events
+        where
+            events.device_id = batch_windows.device_id
+            and events.event_end >= batch_windows.write_from - interval '{{ margin_seconds }} seconds'
+    ) as open_events on true
+    left join lateral (
+        select
+            events.charge_sign,
+            events.recomputed_from
+        from {{ events }} as events
+        where events.device_id = batch_windows.device_id
+        order by events.event_start desc
+        limit 1
+    ) as latest_event on true
+{%- endmacro %}
+
+
+{% macro device_rows_since(relation, windows=none, since_column='recompute_from', lookback_seconds=0) -%}
+    {#- The rows of `relation` (keyed by device_id, recorded_at), or with `windows` (a CTE with
+        device_id and `since_column`) only each listed device's rows from since_column minus
+        lookback_seconds on: read per device through the index, laterally and fenced with `offset 0`
+        so the planner cannot flatten it into a join that scans the whole table. -#}
+    {%- if windows is none -%}
+        select * from {{ relation }}
+    {%- else -%}
+        select device_rows.*
+        from {{ windows }}
+        cross join lateral (
+            select *
+            from {{ relation }} as rows_of_device
+            where
+                rows_of_device.device_id = {{ windows }}.device_id
+                and rows_of_device.recorded_at
+                >= {{ windows }}.{{ since_column }} - interval '{{ lookback_seconds }} seconds'
+            offset 0  -- noqa: AM09
+        ) as device_rows
+    {%- endif -%}
+{%- endmacro %}
