@@ -10,8 +10,9 @@
 with
 
 devices as (
-    select distinct device_id
-    from {{ ref('int_battery_samples') }}
+    -- One row per device with battery samples (a small table, unlike the samples).
+    select device_id
+    from {{ ref('int_device_power_sign') }}
 ),
 
 ranked_months as (

@@ -51,11 +51,18 @@ daily_totals as (
 ),
 
 last_seen as (
+    -- Per device through the samples' (device_id, recorded_at) index: never a scan of the history.
     select
-        device_id,
-        max(recorded_at) as last_seen_at
-    from {{ ref('int_battery_samples') }}
-    group by device_id
+        devices.device_id,
+        latest.recorded_at as last_seen_at
+    from devices
+    cross join lateral (
+        select samples.recorded_at
+        from {{ ref('int_battery_samples') }} as samples
+        where samples.device_id = devices.device_id
+        order by samples.recorded_at desc
+        limit 1
+    ) as latest
 ),
 
 last_30_days as (
@@ -72,16 +79,29 @@ last_30_days as (
 
 soc_change_30_days as (
     select
-        samples.device_id,
-        {{ last_by('samples.soc_pct', 'samples.recorded_at') }}
-        - {{ first_by('samples.soc_pct', 'samples.recorded_at') }} as soc_change_pct
-    from {{ ref('int_battery_samples') }} as samples
-    inner join last_seen
-        on samples.device_id = last_seen.device_id
-    where
-        samples.soc_pct is not null
-        and samples.recorded_at >= {{ reporting_period_start(reporting_period('day', 'last_seen.last_seen_at') ~ ' - 29') }}
-    group by samples.device_id
+        last_seen.device_id,
+        last_soc.soc_pct - first_soc.soc_pct as soc_change_pct
+    from last_seen
+    cross join lateral (
+        select samples.soc_pct
+        from {{ ref('int_battery_samples') }} as samples
+        where
+            samples.device_id = last_seen.device_id
+            and samples.soc_pct is not null
+            and samples.recorded_at >= {{ reporting_period_start(reporting_period('day', 'last_seen.last_seen_at') ~ ' - 29') }}
+        order by samples.recorded_at asc
+        limit 1
+    ) as first_soc
+    cross join lateral (
+        select samples.soc_pct
+        from {{ ref('int_battery_samples') }} as samples
+        where
+            samples.device_id = last_seen.device_id
+            and samples.soc_pct is not null
+            and samples.recorded_at >= {{ reporting_period_start(reporting_period('day', 'last_seen.last_seen_at') ~ ' - 29') }}
+        order by samples.recorded_at desc
+        limit 1
+    ) as last_soc
 ),
 
 latest_discharge_capacity as (
