@@ -1,15 +1,89 @@
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='replace_windows',
+        window_column='day',
+        on_schema_change='fail',
+        indexes=[{'columns': ['device_id', 'day'], 'unique': True}],
+    )
+}}
+
 {#-
     One row per device and day (calendar days in reporting_timezone): energy throughput, equivalent
     full cycles, SoC statistics (time-weighted: each sample's SoC counts until the next sample, gaps
     capped, split exactly at hours and so at midnight), time in the high and low SoC bands and
     deep-discharge events. Built on the hourly continuous aggregate; deep-discharge events come from
     the sample timeline and SoC-based cycles from the capacity segments.
+    Incremental: per device the batch touched, the days from the earliest of its rewritten samples
+    (minus a gap cap), its recomputed events and a low-SoC stretch still running then are recomputed
+    (strategy 'replace_windows'); all its days when its reference capacity or power sign changed.
 -#}
+
+{%- set deep_soc = var('deep_discharge_soc_pct') %}
 
 with
 
+{% if is_incremental() %}
+    event_windows as (
+        {{ battery_event_windows(ref('int_battery_events'), after_rewrite=true) }}
+    ),
+
+    batch_windows as (
+        {{ battery_batch_windows(ref('int_battery_samples')) }}
+    ),
+
+    recompute_windows as (
+        select
+            batch_windows.device_id,
+            case
+                when latest_day.ref_capacity_kwh is distinct from reference.ref_capacity_kwh then '-infinity'::date
+                else least(
+                    {{ reporting_period('day', "batch_windows.write_from - interval '" ~ var('sample_gap_cap_seconds') ~ " seconds'") }},
+                    {{ reporting_period('day', 'event_windows.recompute_from') }},
+                    {{ reporting_period('day', "coalesce(last_high_soc.recorded_at, '-infinity')") }}
+                )
+            end as recompute_from
+        from batch_windows
+        inner join event_windows
+            on batch_windows.device_id = event_windows.device_id
+        inner join {{ ref('int_device_reference_capacity') }} as reference
+            on batch_windows.device_id = reference.device_id
+        left join lateral (
+            select days.ref_capacity_kwh
+            from {{ this }} as days
+            where days.device_id = batch_windows.device_id
+            order by days.day desc
+            limit 1
+        ) as latest_day on true
+        -- A low-SoC stretch running at the rewritten samples started after the last SoC above it.
+        left join lateral (
+            select samples.recorded_at
+            from {{ ref('int_battery_samples') }} as samples
+            where
+                samples.device_id = batch_windows.device_id
+                and samples.recorded_at < batch_windows.write_from
+                and samples.soc_pct > {{ deep_soc }}
+            order by samples.recorded_at desc
+            limit 1
+        ) as last_high_soc on true
+    ),
+
+    window_starts as (
+        select
+            device_id,
+            recompute_from,
+            {{ reporting_period_start('recompute_from') }} as starts_at
+        from recompute_windows
+    ),
+{% endif %}
+
 hourly as (
-    select * from {{ ref('battery_cycling_hourly') }}
+    select hourly.*
+    from {{ ref('battery_cycling_hourly') }} as hourly
+    {% if is_incremental() %}
+        inner join window_starts
+            on hourly.device_id = window_starts.device_id and window_starts.starts_at <= hourly.hour_start
+    {% endif %}
 ),
 
 days as (
@@ -43,11 +117,15 @@ days as (
 soc_cycles as (
     -- SoC moved within charge and discharge events, re-calibration jumps left out (they cut segments).
     select
-        device_id,
-        {{ reporting_period('day', 'segment_start') }} as day,
-        sum(abs(soc_end - soc_start)) / 200.0 as efc_soc
-    from {{ ref('int_battery_capacity_segments') }}
-    group by device_id, {{ reporting_period('day', 'segment_start') }}
+        segments.device_id,
+        {{ reporting_period('day', 'segments.segment_start') }} as day,
+        sum(abs(segments.soc_end - segments.soc_start)) / 200.0 as efc_soc
+    from {{ ref('int_battery_capacity_segments') }} as segments
+    {% if is_incremental() %}
+        inner join window_starts
+            on segments.device_id = window_starts.device_id and window_starts.starts_at <= segments.segment_start
+    {% endif %}
+    group by segments.device_id, {{ reporting_period('day', 'segments.segment_start') }}
 ),
 
 low_soc_samples as (
@@ -55,12 +133,14 @@ low_soc_samples as (
         device_id,
         recorded_at,
         seconds_counted,
-        soc_pct <= {{ var('deep_discharge_soc_pct') }} as is_low,
+        soc_pct <= {{ deep_soc }} as is_low,
         row_number() over (partition by device_id order by recorded_at)
-        - row_number() over (
-            partition by device_id, soc_pct <= {{ var('deep_discharge_soc_pct') }} order by recorded_at
-        ) as low_run
-    from {{ ref('int_battery_samples') }}
+        - row_number() over (partition by device_id, soc_pct <= {{ deep_soc }} order by recorded_at) as low_run
+    from (
+        {#- A day before the window, so a stretch crossing its start is seen to begin before it. -#}
+        {{ device_rows_since(ref('int_battery_samples'), 'window_starts' if is_incremental() else none,
+                             since_column='starts_at', lookback_seconds=86400) }}
+    ) as samples
     where soc_pct is not null
 ),
 
@@ -96,7 +176,7 @@ energy as (
     from days
 ),
 
-final as (
+days_measured as (
     select
         energy.device_id,
         energy.day,
@@ -145,4 +225,43 @@ final as (
         on energy.device_id = deep_discharges_daily.device_id and energy.day = deep_discharges_daily.day
 )
 
+,
+
+final as (
+    -- Every recomputed device, with no day (all columns but device_id and recomputed_from null) if
+    -- none is in its window, so the strategy still removes its old days there.
+    select
+        {{ 'window_starts.device_id' if is_incremental() else 'days_measured.device_id' }},
+        days_measured.day,
+        days_measured.energy_in_kwh,
+        days_measured.energy_out_kwh,
+        days_measured.energy_method,
+        days_measured.efc_energy,
+        days_measured.efc_soc,
+        days_measured.soc_min,
+        days_measured.soc_max,
+        days_measured.soc_avg_time_weighted,
+        days_measured.hours_soc_ge_90,
+        days_measured.hours_soc_le_10,
+        days_measured.deep_discharge_events,
+        days_measured.day_hours,
+        days_measured.coverage_pct,
+        days_measured.counter_resets,
+        days_measured.counter_jumps,
+        days_measured.ref_capacity_kwh,
+        days_measured.ref_source,
+        days_measured.quality_flag,
+        {{ 'window_starts.recompute_from' if is_incremental() else "'-infinity'::date" }} as recomputed_from
+    {% if is_incremental() %}
+        from window_starts
+        left join days_measured
+            on window_starts.device_id = days_measured.device_id and window_starts.recompute_from <= days_measured.day
+    {% else %}
+        from days_measured
+    {% endif %}
+)
+
 select * from final
+
+-- depends_on: {{ ref('stg_raw__telemetry_points') }}
+-- depends_on: {{ ref('int_battery_events') }}
