@@ -8,7 +8,10 @@
         chunk_time_interval=var('telemetry_chunk_interval'),
         compression=telemetry_compression(['device_id', 'metric_name']),
         pre_hook="{{ refuse_full_refresh_of_history() }}",
-        post_hook="{{ timescaledb_hypertable(this) }}",
+        post_hook=[
+            "{{ timescaledb_hypertable(this) }}",
+            "create index if not exists {{ this.identifier }}__resets on {{ this }} (device_id, recorded_at) where is_reset",
+        ],
     )
 }}
 

@@ -1,3 +1,13 @@
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='replace_windows',
+        window_column='detected_at',
+        on_schema_change='fail',
+        indexes=[{'columns': ['device_id', 'detected_at']}],
+    )
+}}
+
 {#-
     Telemetry health events that gate the degradation KPIs, one row per occurrence:
     - gap: no battery sample for longer than sample_gap_cap_seconds;
@@ -8,11 +18,69 @@
     - soc_stuck_while_power_flows: power above the idle threshold for soc_stuck_min_minutes or more
       while SoC did not change.
     ended_at is null while an anomaly is still going on at the device's latest sample.
+    Incremental by detected_at (the reading that shows the anomaly): per device the batch touched,
+    from the earliest of its rewritten samples, its rewritten counter readings and the start of a
+    soc-stuck run still going on then (strategy 'replace_windows').
 -#}
 
 {%- set idle_w = var('battery_idle_max_power_w') %}
+{%- set gap_cap = var('sample_gap_cap_seconds') %}
 
 with
+
+{% if is_incremental() %}
+    batch_devices as (
+        select
+            device_id,
+            min(recorded_at) filter (where metric_name ilike '%kwh%') as counters_changed_from
+        from {{ ref('stg_raw__telemetry_points') }}
+        where invalid_reason is null
+        group by device_id
+    ),
+
+    first_changes as (
+        select
+            batch_devices.device_id,
+            -- least() skips nulls: a device whose batch has no battery reading or no counter.
+            least(batch_windows.write_from, batch_devices.counters_changed_from) as changed_from
+        from batch_devices
+        left join ({{ battery_batch_windows(ref('int_battery_samples')) }}) as batch_windows
+            on batch_devices.device_id = batch_windows.device_id
+        where coalesce(batch_windows.write_from, batch_devices.counters_changed_from) is not null
+    ),
+
+    recompute_windows as (
+        -- From the last break of a soc-stuck run (power not flowing, or SoC stepping) before the
+        -- change, so no run crosses the window's start.
+        select
+            first_changes.device_id,
+            least(
+                first_changes.changed_from,
+                coalesce(greatest(last_idle_sample.recorded_at, last_soc_step.recorded_at), '-infinity')
+            ) as recompute_from
+        from first_changes
+        left join lateral (
+            select samples.recorded_at
+            from {{ ref('int_battery_samples') }} as samples
+            where
+                samples.device_id = first_changes.device_id
+                and samples.recorded_at < first_changes.changed_from
+                and not coalesce(abs(samples.battery_power_w) > {{ idle_w }}, false)
+            order by samples.recorded_at desc
+            limit 1
+        ) as last_idle_sample on true
+        left join lateral (
+            select samples.recorded_at
+            from {{ ref('int_battery_samples') }} as samples
+            where
+                samples.device_id = first_changes.device_id
+                and samples.recorded_at < first_changes.changed_from
+                and samples.soc_step_pct != 0
+            order by samples.recorded_at desc
+            limit 1
+        ) as last_soc_step on true
+    ),
+{% endif %}
 
 samples as (
     select
@@ -30,7 +98,11 @@ samples as (
         is_soc_recalibration,
         is_hour_boundary,
         abs(battery_power_w) > {{ idle_w }} as is_power_flowing
-    from {{ ref('int_battery_samples') }}
+    from (
+        {#- One gap cap before the window: a row's previous sample and SoC. -#}
+        {{ device_rows_since(ref('int_battery_samples'), 'recompute_windows' if is_incremental() else none,
+                             lookback_seconds=gap_cap) }}
+    ) as samples
     window device_in_time as (partition by device_id order by recorded_at)
 ),
 
@@ -38,6 +110,7 @@ gaps as (
     select
         device_id,
         'gap' as anomaly_type,
+        recorded_at as detected_at,
         recorded_at as started_at,
         next_recorded_at as ended_at,
         null::text as metric_name,
@@ -50,19 +123,24 @@ counter_resets as (
     select
         device_id,
         'counter_reset' as anomaly_type,
+        recorded_at as detected_at,
         previous_recorded_at as started_at,
         recorded_at as ended_at,
         metric_name,
         metric_name || ' dropped to ' || round(reading_kwh::numeric, 2) || ' kWh (reset or meter swap)'
             as details
-    from {{ ref('int_telemetry_counter_deltas') }}
-    where is_reset
+    from (
+        {#- Through the partial index on resets: a reset is rare, the table is not. -#}
+        {{ device_rows_since(ref('int_telemetry_counter_deltas'), 'recompute_windows' if is_incremental() else none,
+                             condition='is_reset') }}
+    ) as counter_readings
 ),
 
 counter_jumps as (
     select
         device_id,
         'counter_jump' as anomaly_type,
+        recorded_at as detected_at,
         previous_recorded_at as started_at,
         recorded_at as ended_at,
         null::text as metric_name,
@@ -76,6 +154,7 @@ soc_recalibrations as (
     select
         device_id,
         'soc_recalibration' as anomaly_type,
+        recorded_at as detected_at,
         previous_recorded_at as started_at,
         recorded_at as ended_at,
         null::text as metric_name,
@@ -121,6 +200,7 @@ soc_stuck as (
     select
         device_id,
         'soc_stuck_while_power_flows' as anomaly_type,
+        started_at as detected_at,
         started_at,
         case when not is_open then run_end end as ended_at,
         null::text as metric_name,
@@ -130,7 +210,7 @@ soc_stuck as (
     where seconds_stuck >= {{ var('soc_stuck_min_minutes') }} * 60
 ),
 
-final as (
+anomalies as (
     select * from gaps
     union all
     select * from counter_resets
@@ -140,6 +220,29 @@ final as (
     select * from soc_recalibrations
     union all
     select * from soc_stuck
+),
+
+final as (
+    -- Every recomputed device, with no anomaly (all columns but device_id and recomputed_from null)
+    -- if none is in its window, so the strategy still removes its old ones there.
+    select
+        {{ 'recompute_windows.device_id' if is_incremental() else 'anomalies.device_id' }},
+        anomalies.anomaly_type,
+        anomalies.detected_at,
+        anomalies.started_at,
+        anomalies.ended_at,
+        anomalies.metric_name,
+        anomalies.details,
+        {{ 'recompute_windows.recompute_from' if is_incremental() else "'-infinity'::timestamptz" }} as recomputed_from
+    {% if is_incremental() %}
+        from recompute_windows
+        left join anomalies
+            on recompute_windows.device_id = anomalies.device_id and recompute_windows.recompute_from <= anomalies.detected_at
+    {% else %}
+        from anomalies
+    {% endif %}
 )
 
 select * from final
+
+-- depends_on: {{ ref('stg_raw__telemetry_points') }}
