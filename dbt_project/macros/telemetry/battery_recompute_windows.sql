@@ -10,10 +10,10 @@
     from (
         select
             device_id,
-            min(recorded_at) as changed_from
-        from {{ ref('stg_raw__telemetry_points') }}
+            min(changed_from) as changed_from
+        from {{ ref('int_telemetry_batch_changes') }}
         where
-            invalid_reason is null
+            batch_id = '{{ invocation_id }}'
             and metric_name in (
                 '{{ var("soc_metric_name") }}', '{{ var("battery_power_metric_name") }}',
                 '{{ var("battery_import_metric_name") }}', '{{ var("battery_export_metric_name") }}'

@@ -219,4 +219,4 @@ final as (
 
 select * from final
 
--- depends_on: {{ ref('stg_raw__telemetry_points') }}
+-- depends_on: {{ ref('int_telemetry_batch_changes') }}

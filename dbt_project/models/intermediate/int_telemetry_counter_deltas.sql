@@ -30,10 +30,9 @@ with
         select
             device_id,
             metric_name,
-            min(recorded_at) as changed_from
-        from {{ ref('stg_raw__telemetry_points') }}
-        where invalid_reason is null and metric_name ilike '%kwh%'
-        group by device_id, metric_name
+            changed_from
+        from {{ ref('int_telemetry_batch_changes') }}
+        where batch_id = '{{ invocation_id }}' and metric_name ilike '%kwh%'
     ),
 
     series_windows as (
@@ -121,4 +120,4 @@ final as (
 
 select * from final
 
--- depends_on: {{ ref('stg_raw__telemetry_points') }}
+-- depends_on: {{ ref('int_telemetry_batch_changes') }}

@@ -32,9 +32,9 @@ with
     batch_devices as (
         select
             device_id,
-            min(recorded_at) filter (where metric_name ilike '%kwh%') as counters_changed_from
-        from {{ ref('stg_raw__telemetry_points') }}
-        where invalid_reason is null
+            min(changed_from) filter (where metric_name ilike '%kwh%') as counters_changed_from
+        from {{ ref('int_telemetry_batch_changes') }}
+        where batch_id = '{{ invocation_id }}'
         group by device_id
     ),
 
@@ -245,4 +245,4 @@ final as (
 
 select * from final
 
--- depends_on: {{ ref('stg_raw__telemetry_points') }}
+-- depends_on: {{ ref('int_telemetry_batch_changes') }}
