@@ -2,7 +2,8 @@
     {#-
         A TimescaleDB continuous aggregate, created once and kept across runs (a normal run never drops
         it); each run re-applies its settings and refresh policy, and refreshes it so late data shows.
-        On plain PostgreSQL it is a materialized view, created once and refreshed each run.
+        On plain PostgreSQL it is a table, built once and then refreshed in place for the buckets each
+        build's batch touched (config bucket_width and bucket_column; rollup_source_filter in the WHERE).
         Config (names as dbt-timescaledb's):
           materialized_only  false (default) = real-time aggregation on
           refresh_policy     {'start_offset': '3 days', 'end_offset': '1 hour', 'schedule_interval': '1 hour'}
@@ -26,7 +27,8 @@
 
     {%- if existing_relation is not none and should_full_refresh() %}
         {% call statement('drop_existing') -%}
-            drop {{ 'materialized view' if existing_relation.type == 'materialized_view' else existing_relation.type }}
+            {#- TimescaleDB lists a continuous aggregate as a view, but only DROP MATERIALIZED VIEW drops it. -#}
+            drop {{ 'materialized view' if timescaledb or existing_relation.type == 'materialized_view' else existing_relation.type }}
                 if exists {{ existing_relation }} cascade
         {%- endcall %}
     {%- endif %}
@@ -54,13 +56,33 @@
             {%- endcall %}
         {%- endif %}
     {%- else %}
-        {% call statement('main') -%}
-            {%- if rebuild %}
-                create materialized view {{ target_relation }} as {{ sql }}
-            {%- else %}
-                refresh materialized view {{ target_relation }}
-            {%- endif %}
-        {%- endcall %}
+        {#- Plain PostgreSQL: a table. Built whole the first time (and from a materialized view, as
+            versions before this one made); then each build deletes and recomputes only the buckets
+            from rollup_refresh_start() on, reading only their source rows (rollup_source_filter in
+            the model's WHERE). -#}
+        {%- set table_relation = this.incorporate(type='table') -%}
+        {%- if existing_relation is not none and existing_relation.type != 'table' and not should_full_refresh() %}
+            {% call statement('drop_materialized_view') -%}
+                drop materialized view if exists {{ existing_relation }} cascade
+            {%- endcall %}
+        {%- endif %}
+        {%- if rebuild or existing_relation.type != 'table' %}
+            {% call statement('main') -%}
+                create table {{ table_relation }} as {{ sql }}
+            {%- endcall %}
+            {% do create_indexes(table_relation) %}
+        {%- else %}
+            {%- set start = rollup_refresh_start() -%}
+            {% call statement('main') -%}
+                {%- if start is not none %}
+                    delete from {{ table_relation }} where {{ config.get('bucket_column') }} >= {{ start }};
+                    insert into {{ table_relation }} {{ sql }}
+                {%- else %}
+                    select 'nothing in this batch' as refresh
+                {%- endif %}
+            {%- endcall %}
+        {%- endif %}
+        {%- set target_relation = table_relation -%}
     {%- endif %}
 
     {{ run_hooks(post_hooks, inside_transaction=False) }}

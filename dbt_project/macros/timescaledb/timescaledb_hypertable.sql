@@ -7,15 +7,18 @@
           compression          {'after': '7 days', 'segmentby': [...], 'orderby': 'recorded_at'} or none
           retention_policy     {'drop_after': '2 years'} or none (none removes an existing policy)
         Every statement is idempotent and only changes what differs, so it runs on every build.
-        On plain PostgreSQL it does nothing.
+        On plain PostgreSQL it adds a BRIN index on the time column instead.
     -#}
-    {%- if not is_timescaledb() -%}
-        select 'plain PostgreSQL: {{ relation }} stays a regular table' as timescaledb_hypertable
+    {%- set time_column = config.get('main_dimension') -%}
+    {%- if not execute -%}
+        select 'parsing' as timescaledb_hypertable
+    {%- elif not time_column -%}
+        {{ exceptions.raise_compiler_error("timescaledb_hypertable needs config main_dimension on " ~ relation) }}
+    {%- elif not is_timescaledb() -%}
+        {#- A regular table; a BRIN index on the time column (a few pages: rows arrive roughly in time
+            order) stands in for chunk exclusion, so a query for recent rows reads only their pages. -#}
+        create index if not exists {{ relation.identifier }}__time_brin on {{ relation }} using brin ({{ time_column }})
     {%- else -%}
-        {%- set time_column = config.get('main_dimension') -%}
-        {%- if not time_column -%}
-            {{ exceptions.raise_compiler_error("timescaledb_hypertable needs config main_dimension on " ~ relation) }}
-        {%- endif -%}
         {%- set chunk_interval = config.get('chunk_time_interval', '7 days') -%}
         {%- set compression = config.get('compression') -%}
         {%- set retention = config.get('retention_policy') -%}

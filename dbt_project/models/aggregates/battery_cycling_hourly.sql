@@ -1,5 +1,8 @@
 {{
     config(
+        bucket_width='1 hour',
+        bucket_column='hour_start',
+        indexes=[{'columns': ['device_id', 'hour_start'], 'unique': True}],
         refresh_policy={'start_offset': '3 days', 'end_offset': '1 hour', 'schedule_interval': '1 hour'},
     )
 }}
@@ -30,4 +33,7 @@ select
     sum(case when has_counter_jump then 1 else 0 end) as counter_jumps,
     count(*) as sample_count
 from {{ ref('int_battery_samples') }}
+where {{ rollup_source_filter('recorded_at') }}
 group by device_id, {{ bucket_start('1 hour', 'recorded_at') }}
+
+-- depends_on: {{ ref('int_telemetry_batch_changes') }}

@@ -1,5 +1,8 @@
 {{
     config(
+        bucket_width='1 day',
+        bucket_column='day_start',
+        indexes=[{'columns': ['device_id', 'metric_name', 'day_start'], 'unique': True}],
         refresh_policy={'start_offset': '7 days', 'end_offset': '1 hour', 'schedule_interval': '1 hour'},
     )
 }}
@@ -13,4 +16,7 @@ select
     sum(case when is_reset then 1 else 0 end) as counter_resets,
     count(*) as reading_count
 from {{ ref('int_telemetry_counter_deltas') }}
+where {{ rollup_source_filter('recorded_at') }}
 group by device_id, metric_name, {{ bucket_start('1 day', 'recorded_at') }}
+
+-- depends_on: {{ ref('int_telemetry_batch_changes') }}

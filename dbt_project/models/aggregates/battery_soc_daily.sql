@@ -1,5 +1,8 @@
 {{
     config(
+        bucket_width='1 day',
+        bucket_column='day_start',
+        indexes=[{'columns': ['device_id', 'day_start'], 'unique': True}],
         refresh_policy={'start_offset': '7 days', 'end_offset': '1 hour', 'schedule_interval': '1 hour'},
     )
 }}
@@ -13,5 +16,7 @@ select
     avg(value) as soc_avg,
     count(*) as reading_count
 from {{ ref('battery_telemetry') }}
-where metric_name = '{{ var("soc_metric_name") }}'
+where {{ rollup_source_filter('recorded_at') }} and metric_name = '{{ var("soc_metric_name") }}'
 group by device_id, {{ bucket_start('1 day', 'recorded_at') }}
+
+-- depends_on: {{ ref('int_telemetry_batch_changes') }}

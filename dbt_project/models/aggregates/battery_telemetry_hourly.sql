@@ -1,5 +1,8 @@
 {{
     config(
+        bucket_width='1 hour',
+        bucket_column='hour_start',
+        indexes=[{'columns': ['device_id', 'metric_name', 'hour_start'], 'unique': True}],
         refresh_policy={'start_offset': '3 days', 'end_offset': '1 hour', 'schedule_interval': '1 hour'},
     )
 }}
@@ -16,4 +19,7 @@ select
     {{ last_by('value', 'recorded_at') }} as value_last,
     count(*) as reading_count
 from {{ ref('battery_telemetry') }}
+where {{ rollup_source_filter('recorded_at') }}
 group by device_id, metric_name, {{ bucket_start('1 hour', 'recorded_at') }}
+
+-- depends_on: {{ ref('int_telemetry_batch_changes') }}
