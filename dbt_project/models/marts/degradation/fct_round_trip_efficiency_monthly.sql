@@ -13,17 +13,6 @@ daily as (
     select * from {{ ref('fct_battery_daily') }}
 ),
 
-soc_at_month_edges as (
-    select
-        device_id,
-        {{ reporting_period('month', 'recorded_at') }} as month,
-        {{ first_by('soc_pct', 'recorded_at') }} as soc_first,
-        {{ last_by('soc_pct', 'recorded_at') }} as soc_last
-    from {{ ref('int_battery_samples') }}
-    where soc_pct is not null
-    group by device_id, {{ reporting_period('month', 'recorded_at') }}
-),
-
 monthly as (
     select
         device_id,
@@ -35,6 +24,38 @@ monthly as (
         bool_and(energy_method = 'counter') as all_from_counters
     from daily
     group by device_id, date_trunc('month', day)::date
+),
+
+soc_at_month_edges as (
+    -- The first and last SoC of each device-month, two index lookups each: never a scan of the samples.
+    select
+        monthly.device_id,
+        monthly.month,
+        first_soc.soc_pct as soc_first,
+        last_soc.soc_pct as soc_last
+    from monthly
+    cross join lateral (
+        select samples.soc_pct
+        from {{ ref('int_battery_samples') }} as samples
+        where
+            samples.device_id = monthly.device_id
+            and samples.soc_pct is not null
+            and samples.recorded_at >= {{ reporting_period_start('monthly.month') }}
+            and samples.recorded_at < {{ reporting_period_start("monthly.month + interval '1 month'") }}
+        order by samples.recorded_at asc
+        limit 1
+    ) as first_soc
+    cross join lateral (
+        select samples.soc_pct
+        from {{ ref('int_battery_samples') }} as samples
+        where
+            samples.device_id = monthly.device_id
+            and samples.soc_pct is not null
+            and samples.recorded_at >= {{ reporting_period_start('monthly.month') }}
+            and samples.recorded_at < {{ reporting_period_start("monthly.month + interval '1 month'") }}
+        order by samples.recorded_at desc
+        limit 1
+    ) as last_soc
 ),
 
 final as (
