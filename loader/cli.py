@@ -20,6 +20,7 @@ from loader.errors import LoaderError
 from loader.generate import FleetSpec, generate_fleet
 from loader.landing import DEFAULT_LATEST_METRICS, LoadOptions, LoadSummary, Progress, run_load
 from loader.reports import database_summary, low_soc_devices, recent_loads
+from loader.retention import prune_transformed_pieces
 from loader.schema import DEFAULT_RAW_SCHEMA
 from loader.settings import PROJECT_ROOT, ConnectionSettings, resolve_connection
 from loader.sources import HttpSettings, open_source
@@ -301,6 +302,42 @@ def summary(database_url: str | None, target: str | None, profiles_dir: str | No
     for row in database_summary(settings):
         qualified = f"{row['schema']}.{row['name']}"
         click.echo(f"  {qualified:50} {row['kind']:22} {row['rows']:>12} rows")
+
+
+@cli.command()
+@click.option(
+    "--keep-days",
+    required=True,
+    type=click.IntRange(0),
+    help="Keep raw pieces loaded within this many days; older ones that dbt transformed are removed.",
+)
+@click.option("--dry-run", is_flag=True, help="Only say what would be removed.")
+@click.option("--raw-schema", default=DEFAULT_RAW_SCHEMA, show_default=True)
+@click.option("--schema", metavar="NAME", help="Schema of the dbt models (default: the dbt target's schema).")
+@connection_options
+def prune(
+    keep_days: int,
+    dry_run: bool,
+    raw_schema: str,
+    schema: str | None,
+    database_url: str | None,
+    target: str | None,
+    profiles_dir: str | None,
+) -> None:
+    """Remove raw telemetry pieces older than --keep-days that dbt has already transformed.
+
+    Opt-in raw retention: raw is kept (and can be re-processed) unless you run this. Only pieces the
+    admission ledger marks transformed go, never one a latest-readings row points at; a re-sent file
+    is recognised by its file hash and not landed again. VACUUM runs afterwards, so the space is
+    reused by later loads. Says how many pieces, points and bytes of payload it removed.
+    """
+    settings = _settings(database_url, target, profiles_dir)
+    result = prune_transformed_pieces(settings, raw_schema, schema or settings.schema, keep_days, dry_run)
+    verb = "Would remove" if dry_run else "Removed"
+    click.echo(
+        f"{verb} {result.pieces} raw pieces ({result.points} points, {result.payload_bytes / 1e6:.1f} MB of payload)"
+        f" loaded more than {keep_days} days ago and already transformed by dbt."
+    )
 
 
 @cli.command("check-soc")

@@ -1,0 +1,69 @@
+"""Opt-in raw retention: remove raw telemetry pieces that dbt has already transformed.
+
+Raw stays re-processable by default; `loader prune` is the operator's choice to trade that for space
+on pieces older than a given age. Only pieces the admission ledger (dbt's stg_raw__telemetry_pieces)
+marks transformed are removed, never the piece a latest-readings row points at.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import psycopg
+from psycopg import sql
+
+from loader.errors import LoaderError
+from loader.landing import connect
+from loader.settings import ConnectionSettings
+
+LEDGER_TABLE = "stg_raw__telemetry_pieces"
+
+
+@dataclass(frozen=True)
+class PruneResult:
+    pieces: int
+    points: int
+    payload_bytes: int
+
+
+def ledger_schema(dbt_schema: str) -> str:
+    """dbt writes the staging models to <target schema>_staging (dbt_project.yml: +schema: staging)."""
+    return f"{dbt_schema}_staging"
+
+
+def prune_transformed_pieces(
+    settings: ConnectionSettings, raw_schema: str, dbt_schema: str, keep_days: int, dry_run: bool = False
+) -> PruneResult:
+    """Delete raw pieces loaded more than keep_days ago that dbt has transformed; return what went."""
+    ledger = sql.Identifier(ledger_schema(dbt_schema), LEDGER_TABLE)
+    raw = sql.Identifier(raw_schema)
+    with connect(settings) as connection:
+        for relation in (f"{raw_schema}.telemetry_pieces", f"{ledger_schema(dbt_schema)}.{LEDGER_TABLE}"):
+            row = connection.execute("select to_regclass(%s) is not null", [relation]).fetchone()
+            if not row or not row[0]:
+                raise LoaderError(
+                    f"Nothing to prune: {relation} does not exist (no load, or no dbt build has run against "
+                    f"{settings.display} with schema {dbt_schema})."
+                )
+        prunable = sql.SQL(
+            "from {raw}.telemetry_pieces as pieces"
+            " where pieces.loaded_at < now() - make_interval(days => %s)"
+            " and exists (select 1 from {ledger} as ledger"
+            "             where ledger.piece_id = pieces.piece_id and ledger.transformed_at is not null)"
+            " and not exists (select 1 from {raw}.latest_readings as latest where latest.piece_id = pieces.piece_id)"
+        ).format(raw=raw, ledger=ledger)
+        totals = sql.SQL("select count(*), coalesce(sum(point_count), 0), coalesce(sum(pg_column_size(payload)), 0) ")
+        if dry_run:
+            row = connection.execute(totals + prunable, [keep_days]).fetchone()
+        else:
+            delete = sql.SQL(
+                "with pruned as (delete {prunable} returning point_count, pg_column_size(payload) as size)"
+                " select count(*), coalesce(sum(point_count), 0), coalesce(sum(size), 0) from pruned"
+            ).format(prunable=prunable)
+            row = connection.execute(delete, [keep_days]).fetchone()
+            try:
+                connection.execute(sql.SQL("vacuum {}.telemetry_pieces").format(raw))
+            except psycopg.Error as exc:
+                raise LoaderError(f"Pruned, but VACUUM of {raw_schema}.telemetry_pieces failed: {exc}") from None
+    pieces, points, payload_bytes = row if row else (0, 0, 0)
+    return PruneResult(pieces=int(pieces), points=int(points), payload_bytes=int(payload_bytes))
