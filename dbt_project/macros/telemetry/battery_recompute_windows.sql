@@ -42,7 +42,8 @@
         the margin. A device whose power sign changed is recomputed whole.
         `events` is int_battery_events before this build rewrote it ({{ this }} inside it) or after
         (after_rewrite=true: then the window also reaches back to where that rewrite started, read
-        from the latest event's recomputed_from, so rows of events it removed are replaced too). -#}
+        from the latest event's recomputed_from if this build wrote it, else to just after that event,
+        so rows of events the rewrite removed are replaced too). -#}
     {%- set margin_seconds = (var('event_min_run_minutes') + var('event_merge_max_minutes')) * 60
         + var('sample_gap_cap_seconds') + var('counter_interpolation_max_seconds') %}
     select
@@ -53,7 +54,11 @@
                 batch_windows.write_from - interval '{{ margin_seconds }} seconds',
                 open_events.earliest_start
                 {%- if after_rewrite %},
-                latest_event.recomputed_from
+                case
+                    when latest_event.batch_id = '{{ invocation_id }}' then latest_event.recomputed_from
+                    -- This build wrote no event of the device: those after its latest one are gone.
+                    else latest_event.event_start + interval '1 microsecond'
+                end
                 {%- endif %}
             )
         end as recompute_from
@@ -69,8 +74,10 @@
     ) as open_events on true
     left join lateral (
         select
+            events.event_start,
             events.charge_sign,
-            events.recomputed_from
+            events.recomputed_from,
+            events.batch_id
         from {{ events }} as events
         where events.device_id = batch_windows.device_id
         order by events.event_start desc

@@ -207,7 +207,8 @@ final as (
         events.avg_power_kw,
         events.power_cv,
         events.charge_sign,
-        {{ 'recompute_windows.recompute_from' if is_incremental() else "'-infinity'::timestamptz" }} as recomputed_from
+        {{ 'recompute_windows.recompute_from' if is_incremental() else "'-infinity'::timestamptz" }} as recomputed_from,
+        '{{ invocation_id }}'::text as batch_id
     {% if is_incremental() %}
         from recompute_windows
         left join events
