@@ -326,34 +326,17 @@ segments_measured as (
 ),
 
 final as (
-    -- Every recomputed device, with no segment (all columns but device_id and recomputed_from null)
-    -- if none is in its window, so the strategy still removes its old segments there.
-    select
-        {{ 'recompute_windows.device_id' if is_incremental() else 'segments_measured.device_id' }},
-        segments_measured.segment_start,
-        segments_measured.event_start,
-        segments_measured.event_type,
-        segments_measured.segment_end,
-        segments_measured.segment_hours,
-        segments_measured.soc_start,
-        segments_measured.soc_end,
-        segments_measured.soc_swing_pct,
-        segments_measured.energy_in_kwh,
-        segments_measured.energy_out_kwh,
-        segments_measured.energy_kwh,
-        segments_measured.apparent_capacity_kwh,
-        segments_measured.anchor_readings,
-        segments_measured.ended_by,
-        segments_measured.reject_reason,
-        segments_measured.is_clean,
-        {{ 'recompute_windows.recompute_from' if is_incremental() else "'-infinity'::timestamptz" }} as recomputed_from
-    {% if is_incremental() %}
-        from recompute_windows
-        left join segments_measured
-            on recompute_windows.device_id = segments_measured.device_id
-    {% else %}
-        from segments_measured
-    {% endif %}
+    {{
+        recomputed_rows(
+            'segments_measured',
+            [
+                'segment_start', 'event_start', 'event_type', 'segment_end', 'segment_hours', 'soc_start',
+                'soc_end', 'soc_swing_pct', 'energy_in_kwh', 'energy_out_kwh', 'energy_kwh',
+                'apparent_capacity_kwh', 'anchor_readings', 'ended_by', 'reject_reason', 'is_clean'
+            ],
+            'event_start'
+        )
+    }}
 )
 
 select * from final

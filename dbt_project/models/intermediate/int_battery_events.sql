@@ -185,37 +185,24 @@ events as (
         abs(event_power.net_power_energy_kwh) as power_energy_kwh,
         event_power.avg_power_kw,
         event_power.power_cv,
-        event_spans.charge_sign
+        event_spans.charge_sign,
+        '{{ invocation_id }}'::text as batch_id
     from event_spans
     inner join event_power
         on event_spans.device_id = event_power.device_id and event_spans.event_number = event_power.event_number
 ),
 
 final as (
-    -- Every recomputed device, with no event (all columns but device_id and recomputed_from null) if
-    -- none starts in its window, so the strategy still removes its old events there.
-    select
-        {{ 'recompute_windows.device_id' if is_incremental() else 'events.device_id' }},
-        events.event_start,
-        events.event_type,
-        events.event_end,
-        events.event_hours,
-        events.lasting_runs,
-        events.sample_count,
-        events.idle_minutes,
-        events.power_energy_kwh,
-        events.avg_power_kw,
-        events.power_cv,
-        events.charge_sign,
-        {{ 'recompute_windows.recompute_from' if is_incremental() else "'-infinity'::timestamptz" }} as recomputed_from,
-        '{{ invocation_id }}'::text as batch_id
-    {% if is_incremental() %}
-        from recompute_windows
-        left join events
-            on recompute_windows.device_id = events.device_id and recompute_windows.recompute_from <= events.event_start
-    {% else %}
-        from events
-    {% endif %}
+    {{
+        recomputed_rows(
+            'events',
+            [
+                'event_start', 'event_type', 'event_end', 'event_hours', 'lasting_runs', 'sample_count',
+                'idle_minutes', 'power_energy_kwh', 'avg_power_kw', 'power_cv', 'charge_sign', 'batch_id'
+            ],
+            'event_start'
+        )
+    }}
 )
 
 select * from final

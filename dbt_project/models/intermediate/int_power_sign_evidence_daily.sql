@@ -64,23 +64,16 @@ daily_evidence as (
 ),
 
 final as (
-    -- Every recomputed device, with no day (all columns but device_id and recomputed_from null) if
-    -- none is in its window, so the strategy still removes its old days there.
-    select
-        {{ 'recompute_windows.device_id' if is_incremental() else 'daily_evidence.device_id' }},
-        daily_evidence.day_start,
-        daily_evidence.soc_evidence_samples,
-        daily_evidence.soc_net_agreement,
-        daily_evidence.counter_evidence_samples,
-        daily_evidence.counter_net_agreement,
-        {{ 'recompute_windows.recompute_from' if is_incremental() else "'-infinity'::timestamptz" }} as recomputed_from
-    {% if is_incremental() %}
-        from recompute_windows
-        left join daily_evidence
-            on recompute_windows.device_id = daily_evidence.device_id
-    {% else %}
-        from daily_evidence
-    {% endif %}
+    {{
+        recomputed_rows(
+            'daily_evidence',
+            [
+                'day_start', 'soc_evidence_samples', 'soc_net_agreement', 'counter_evidence_samples',
+                'counter_net_agreement'
+            ],
+            'day_start'
+        )
+    }}
 )
 
 select * from final

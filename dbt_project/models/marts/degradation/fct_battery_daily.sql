@@ -228,37 +228,20 @@ days_measured as (
 ,
 
 final as (
-    -- Every recomputed device, with no day (all columns but device_id and recomputed_from null) if
-    -- none is in its window, so the strategy still removes its old days there.
-    select
-        {{ 'window_starts.device_id' if is_incremental() else 'days_measured.device_id' }},
-        days_measured.day,
-        days_measured.energy_in_kwh,
-        days_measured.energy_out_kwh,
-        days_measured.energy_method,
-        days_measured.efc_energy,
-        days_measured.efc_soc,
-        days_measured.soc_min,
-        days_measured.soc_max,
-        days_measured.soc_avg_time_weighted,
-        days_measured.hours_soc_ge_90,
-        days_measured.hours_soc_le_10,
-        days_measured.deep_discharge_events,
-        days_measured.day_hours,
-        days_measured.coverage_pct,
-        days_measured.counter_resets,
-        days_measured.counter_jumps,
-        days_measured.ref_capacity_kwh,
-        days_measured.ref_source,
-        days_measured.quality_flag,
-        {{ 'window_starts.recompute_from' if is_incremental() else "'-infinity'::date" }} as recomputed_from
-    {% if is_incremental() %}
-        from window_starts
-        left join days_measured
-            on window_starts.device_id = days_measured.device_id and window_starts.recompute_from <= days_measured.day
-    {% else %}
-        from days_measured
-    {% endif %}
+    {{
+        recomputed_rows(
+            'days_measured',
+            [
+                'day', 'energy_in_kwh', 'energy_out_kwh', 'energy_method', 'efc_energy', 'efc_soc', 'soc_min',
+                'soc_max', 'soc_avg_time_weighted', 'hours_soc_ge_90', 'hours_soc_le_10',
+                'deep_discharge_events', 'day_hours', 'coverage_pct', 'counter_resets', 'counter_jumps',
+                'ref_capacity_kwh', 'ref_source', 'quality_flag'
+            ],
+            'day',
+            windows='window_starts',
+            from_everything="'-infinity'::date"
+        )
+    }}
 )
 
 select * from final

@@ -4,6 +4,8 @@
     cycles, the round-trip efficiency of the last 30 days and the anomalies still open.
 -#}
 
+{%- set thirty_days_start = reporting_period_start(reporting_period('day', 'last_seen.last_seen_at') ~ ' - 29') %}
+
 with
 
 devices as (
@@ -82,26 +84,8 @@ soc_change_30_days as (
         last_seen.device_id,
         last_soc.soc_pct - first_soc.soc_pct as soc_change_pct
     from last_seen
-    cross join lateral (
-        select samples.soc_pct
-        from {{ ref('int_battery_samples') }} as samples
-        where
-            samples.device_id = last_seen.device_id
-            and samples.soc_pct is not null
-            and samples.recorded_at >= {{ reporting_period_start(reporting_period('day', 'last_seen.last_seen_at') ~ ' - 29') }}
-        order by samples.recorded_at asc
-        limit 1
-    ) as first_soc
-    cross join lateral (
-        select samples.soc_pct
-        from {{ ref('int_battery_samples') }} as samples
-        where
-            samples.device_id = last_seen.device_id
-            and samples.soc_pct is not null
-            and samples.recorded_at >= {{ reporting_period_start(reporting_period('day', 'last_seen.last_seen_at') ~ ' - 29') }}
-        order by samples.recorded_at desc
-        limit 1
-    ) as last_soc
+    cross join {{ soc_reading_in('last_seen.device_id', thirty_days_start) }} as first_soc
+    cross join {{ soc_reading_in('last_seen.device_id', thirty_days_start, latest=true) }} as last_soc
 ),
 
 latest_discharge_capacity as (

@@ -34,28 +34,11 @@ soc_at_month_edges as (
         first_soc.soc_pct as soc_first,
         last_soc.soc_pct as soc_last
     from monthly
-    cross join lateral (
-        select samples.soc_pct
-        from {{ ref('int_battery_samples') }} as samples
-        where
-            samples.device_id = monthly.device_id
-            and samples.soc_pct is not null
-            and samples.recorded_at >= {{ reporting_period_start('monthly.month') }}
-            and samples.recorded_at < {{ reporting_period_start("monthly.month + interval '1 month'") }}
-        order by samples.recorded_at asc
-        limit 1
-    ) as first_soc
-    cross join lateral (
-        select samples.soc_pct
-        from {{ ref('int_battery_samples') }} as samples
-        where
-            samples.device_id = monthly.device_id
-            and samples.soc_pct is not null
-            and samples.recorded_at >= {{ reporting_period_start('monthly.month') }}
-            and samples.recorded_at < {{ reporting_period_start("monthly.month + interval '1 month'") }}
-        order by samples.recorded_at desc
-        limit 1
-    ) as last_soc
+    cross join {{ soc_reading_in('monthly.device_id', reporting_period_start('monthly.month'),
+                                 reporting_period_start("monthly.month + interval '1 month'")) }} as first_soc
+    cross join {{ soc_reading_in('monthly.device_id', reporting_period_start('monthly.month'),
+                                 reporting_period_start("monthly.month + interval '1 month'"), latest=true) }}
+        as last_soc
 ),
 
 final as (

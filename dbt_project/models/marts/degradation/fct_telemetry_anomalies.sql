@@ -223,24 +223,15 @@ anomalies as (
 ),
 
 final as (
-    -- Every recomputed device, with no anomaly (all columns but device_id and recomputed_from null)
-    -- if none is in its window, so the strategy still removes its old ones there.
-    select
-        {{ 'recompute_windows.device_id' if is_incremental() else 'anomalies.device_id' }},
-        anomalies.anomaly_type,
-        anomalies.detected_at,
-        anomalies.started_at,
-        anomalies.ended_at,
-        anomalies.metric_name,
-        anomalies.details,
-        {{ 'recompute_windows.recompute_from' if is_incremental() else "'-infinity'::timestamptz" }} as recomputed_from
-    {% if is_incremental() %}
-        from recompute_windows
-        left join anomalies
-            on recompute_windows.device_id = anomalies.device_id and recompute_windows.recompute_from <= anomalies.detected_at
-    {% else %}
-        from anomalies
-    {% endif %}
+    {{
+        recomputed_rows(
+            'anomalies',
+            [
+                'anomaly_type', 'detected_at', 'started_at', 'ended_at', 'metric_name', 'details'
+            ],
+            'detected_at'
+        )
+    }}
 )
 
 select * from final
