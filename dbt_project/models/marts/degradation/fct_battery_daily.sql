@@ -56,16 +56,9 @@ with
             limit 1
         ) as latest_day on true
         -- A low-SoC stretch running at the rewritten samples started after the last SoC above it.
-        left join lateral (
-            select samples.recorded_at
-            from {{ ref('int_battery_samples') }} as samples
-            where
-                samples.device_id = batch_windows.device_id
-                and samples.recorded_at < batch_windows.write_from
-                and samples.soc_pct > {{ deep_soc }}
-            order by samples.recorded_at desc
-            limit 1
-        ) as last_high_soc on true
+        left join {{ last_sample_before('batch_windows.device_id', 'batch_windows.write_from',
+                                        'samples.soc_pct > ' ~ deep_soc) }}
+            as last_high_soc on true
     ),
 
     window_starts as (

@@ -59,26 +59,12 @@ with
                 coalesce(greatest(last_idle_sample.recorded_at, last_soc_step.recorded_at), '-infinity')
             ) as recompute_from
         from first_changes
-        left join lateral (
-            select samples.recorded_at
-            from {{ ref('int_battery_samples') }} as samples
-            where
-                samples.device_id = first_changes.device_id
-                and samples.recorded_at < first_changes.changed_from
-                and not coalesce(abs(samples.battery_power_w) > {{ idle_w }}, false)
-            order by samples.recorded_at desc
-            limit 1
-        ) as last_idle_sample on true
-        left join lateral (
-            select samples.recorded_at
-            from {{ ref('int_battery_samples') }} as samples
-            where
-                samples.device_id = first_changes.device_id
-                and samples.recorded_at < first_changes.changed_from
-                and samples.soc_step_pct != 0
-            order by samples.recorded_at desc
-            limit 1
-        ) as last_soc_step on true
+        left join {{ last_sample_before('first_changes.device_id', 'first_changes.changed_from',
+                                        'not coalesce(abs(samples.battery_power_w) > ' ~ idle_w ~ ', false)') }}
+            as last_idle_sample on true
+        left join {{ last_sample_before('first_changes.device_id', 'first_changes.changed_from',
+                                        'samples.soc_step_pct != 0') }}
+            as last_soc_step on true
     ),
 {% endif %}
 
