@@ -278,7 +278,6 @@ final as (
         has_counter_reset,
         has_counter_jump,
         next_recorded_at,
-        extract(epoch from next_recorded_at - recorded_at)::double precision as seconds_to_next,
         seconds_counted,
         is_gap_after,
         is_soc_reading,

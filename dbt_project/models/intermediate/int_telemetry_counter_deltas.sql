@@ -111,7 +111,7 @@ final as (
         metric_name,
         value as reading_kwh,
         previous_recorded_at,
-        extract(epoch from recorded_at - previous_recorded_at) as seconds_since_previous,
+        extract(epoch from recorded_at - previous_recorded_at)::double precision as seconds_since_previous,
         {{ counter_delta('previous_value', 'value', var('counter_jitter_tolerance_kwh')) }} as delta_kwh,
         coalesce(previous_value - value > {{ var('counter_jitter_tolerance_kwh') }}, false) as is_reset
     from with_previous

@@ -73,7 +73,7 @@ samples as (
         device_id,
         recorded_at,
         next_recorded_at,
-        seconds_to_next,
+        extract(epoch from next_recorded_at - recorded_at) as seconds_to_next,
         seconds_counted,
         is_gap_after,
         has_counter_jump,
