@@ -243,14 +243,16 @@ def test_timescaledb_objects_and_policies_are_in_place_after_a_build(
         backend, "select hypertable_name, compression_enabled from timescaledb_information.hypertables")}  # fmt: skip
     assert hypertables == {
         "battery_telemetry": True,
-        "int_telemetry_counter_deltas": False,
-        "int_battery_samples": False,
+        "int_telemetry_counter_deltas": True,
+        "int_battery_samples": True,
     }
     jobs = sorted(rows(backend, "select proc_name, hypertable_name from timescaledb_information.jobs"
                                 " where proc_name like 'policy\\_%'"
                                 " and proc_name <> 'policy_job_stat_history_retention'"))  # fmt: skip
     assert jobs == [
         ("policy_compression", "battery_telemetry"),
+        ("policy_compression", "int_battery_samples"),
+        ("policy_compression", "int_telemetry_counter_deltas"),
         ("policy_refresh_continuous_aggregate", "battery_cycling_hourly"),
         ("policy_refresh_continuous_aggregate", "battery_energy_daily"),
         ("policy_refresh_continuous_aggregate", "battery_soc_daily"),

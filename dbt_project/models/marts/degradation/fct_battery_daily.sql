@@ -20,6 +20,7 @@
 -#}
 
 {%- set deep_soc = var('deep_discharge_soc_pct') %}
+{%- set soc_above_deep = 'samples.soc_pct > ' ~ deep_soc %}
 
 with
 
@@ -36,7 +37,9 @@ with
         select
             batch_windows.device_id,
             case
-                when latest_day.ref_capacity_kwh is distinct from reference.ref_capacity_kwh then '-infinity'::date
+                -- Parenthesised: sqlfluff cannot parse "is distinct from" right after "when".
+                when (latest_day.ref_capacity_kwh is distinct from current_reference.ref_capacity_kwh)
+                    then '-infinity'::date
                 else least(
                     {{ reporting_period('day', "batch_windows.write_from - interval '" ~ var('sample_gap_cap_seconds') ~ " seconds'") }},
                     {{ reporting_period('day', 'event_windows.recompute_from') }},
@@ -46,19 +49,20 @@ with
         from batch_windows
         inner join event_windows
             on batch_windows.device_id = event_windows.device_id
-        inner join {{ ref('int_device_reference_capacity') }} as reference
-            on batch_windows.device_id = reference.device_id
+        inner join {{ ref('int_device_reference_capacity') }} as current_reference
+            on batch_windows.device_id = current_reference.device_id
         left join lateral (
-            select days.ref_capacity_kwh
-            from {{ this }} as days
-            where days.device_id = batch_windows.device_id
-            order by days.day desc
+            select existing_days.ref_capacity_kwh
+            from {{ this }} as existing_days
+            where existing_days.device_id = batch_windows.device_id
+            order by existing_days.day desc
             limit 1
         ) as latest_day on true
         -- A low-SoC stretch running at the rewritten samples started after the last SoC above it.
-        left join {{ last_sample_before('batch_windows.device_id', 'batch_windows.write_from',
-                                        'samples.soc_pct > ' ~ deep_soc) }}
-            as last_high_soc on true
+        left join
+            {{ last_sample_before('batch_windows.device_id', 'batch_windows.write_from', soc_above_deep) }}
+                as last_high_soc
+            on true
     ),
 
     window_starts as (
@@ -75,7 +79,7 @@ hourly as (
     from {{ ref('battery_cycling_hourly') }} as hourly
     {% if is_incremental() %}
         inner join window_starts
-            on hourly.device_id = window_starts.device_id and window_starts.starts_at <= hourly.hour_start
+            on hourly.device_id = window_starts.device_id and hourly.hour_start >= window_starts.starts_at
     {% endif %}
 ),
 
@@ -116,7 +120,7 @@ soc_cycles as (
     from {{ ref('int_battery_capacity_segments') }} as segments
     {% if is_incremental() %}
         inner join window_starts
-            on segments.device_id = window_starts.device_id and window_starts.starts_at <= segments.segment_start
+            on segments.device_id = window_starts.device_id and segments.segment_start >= window_starts.starts_at
     {% endif %}
     group by segments.device_id, {{ reporting_period('day', 'segments.segment_start') }}
 ),

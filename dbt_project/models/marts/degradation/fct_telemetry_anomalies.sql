@@ -25,6 +25,8 @@
 
 {%- set idle_w = var('battery_idle_max_power_w') %}
 {%- set gap_cap = var('sample_gap_cap_seconds') %}
+{%- set power_not_flowing = 'not coalesce(abs(samples.battery_power_w) > ' ~ idle_w ~ ', false)' %}
+{%- set soc_stepped = 'samples.soc_step_pct != 0' %}
 
 with
 
@@ -38,13 +40,17 @@ with
         group by device_id
     ),
 
+    batch_windows as (
+        {{ battery_batch_windows(ref('int_battery_samples')) }}
+    ),
+
     first_changes as (
         select
             batch_devices.device_id,
             -- least() skips nulls: a device whose batch has no battery reading or no counter.
             least(batch_windows.write_from, batch_devices.counters_changed_from) as changed_from
         from batch_devices
-        left join ({{ battery_batch_windows(ref('int_battery_samples')) }}) as batch_windows
+        left join batch_windows
             on batch_devices.device_id = batch_windows.device_id
         where coalesce(batch_windows.write_from, batch_devices.counters_changed_from) is not null
     ),
@@ -59,12 +65,14 @@ with
                 coalesce(greatest(last_idle_sample.recorded_at, last_soc_step.recorded_at), '-infinity')
             ) as recompute_from
         from first_changes
-        left join {{ last_sample_before('first_changes.device_id', 'first_changes.changed_from',
-                                        'not coalesce(abs(samples.battery_power_w) > ' ~ idle_w ~ ', false)') }}
-            as last_idle_sample on true
-        left join {{ last_sample_before('first_changes.device_id', 'first_changes.changed_from',
-                                        'samples.soc_step_pct != 0') }}
-            as last_soc_step on true
+        left join
+            {{ last_sample_before('first_changes.device_id', 'first_changes.changed_from', power_not_flowing) }}
+                as last_idle_sample
+            on true
+        left join
+            {{ last_sample_before('first_changes.device_id', 'first_changes.changed_from', soc_stepped) }}
+                as last_soc_step
+            on true
     ),
 {% endif %}
 
