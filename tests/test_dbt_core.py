@@ -238,6 +238,9 @@ def test_timescaledb_objects_and_policies_are_in_place_after_a_build(
     invoke(load_args(backend.settings, str(Path(__file__).parents[1] / "data")))
     run_dbt(backend.settings, tmp_path, "build")
     run_dbt(backend.settings, tmp_path, "build")  # settings re-applied: still one job of each kind
+    # The embedded database's one shared session never ends: dbt's temporary tables must be dropped
+    # by the build itself, or they pile up with every build.
+    assert rows(backend, "select relname from pg_class where relpersistence = 't' and relkind = 'r'") == []
 
     hypertables = {row[0]: row[1] for row in rows(
         backend, "select hypertable_name, compression_enabled from timescaledb_information.hypertables")}  # fmt: skip
