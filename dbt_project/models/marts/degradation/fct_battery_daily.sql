@@ -134,7 +134,9 @@ low_soc_samples as (
         row_number() over (partition by device_id order by recorded_at)
         - row_number() over (partition by device_id, soc_pct <= {{ deep_soc }} order by recorded_at) as low_run
     from (
-        {#- A day before the window, so a stretch crossing its start is seen to begin before it. -#}
+        {#- A day before the window, so a stretch crossing its start is seen to begin before it (and is
+            left to the day it began, which this build does not rewrite). A stretch still running at
+            the change moved the window back to its start (last_high_soc). -#}
         {{ device_rows_since(ref('int_battery_samples'), 'window_starts' if is_incremental() else none,
                              since_column='starts_at', lookback_seconds=86400) }}
     ) as samples

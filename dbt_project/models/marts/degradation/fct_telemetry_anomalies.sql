@@ -93,7 +93,9 @@ samples as (
         is_hour_boundary,
         abs(battery_power_w) > {{ idle_w }} as is_power_flowing
     from (
-        {#- One gap cap before the window: a row's previous sample and SoC. -#}
+        {#- One gap cap before the window: a row's previous sample and SoC. A window's first counter
+            jump or re-calibration whose previous sample lies further back (right after an outage)
+            gets that sample's time only from a build from scratch: started_at can differ. -#}
         {{ device_rows_since(ref('int_battery_samples'), 'recompute_windows' if is_incremental() else none,
                              lookback_seconds=gap_cap) }}
     ) as samples
