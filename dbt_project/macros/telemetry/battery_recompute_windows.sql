@@ -33,7 +33,8 @@
 
 
 {% macro battery_event_windows(events, after_rewrite) -%}
-    {#- One row per device the batch touched: `recompute_from`, the time from which its events (and
+    {#- One row per device the batch touched: its `write_from` (battery_batch_windows) and
+        `recompute_from`, the time from which its events (and
         what is measured per event) are recomputed. Rows of int_battery_samples change from write_from
         on; a run that reaches an event can start up to event_min_run_minutes plus a gap cap before
         that, and join an event that ended up to event_merge_max_minutes earlier, and a segment reads
@@ -48,6 +49,7 @@
         + var('sample_gap_cap_seconds') + var('counter_interpolation_max_seconds') %}
     select
         batch_windows.device_id,
+        batch_windows.write_from,
         case
             when latest_event.charge_sign != power_sign.charge_sign then '-infinity'::timestamptz
             else least(

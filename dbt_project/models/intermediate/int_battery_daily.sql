@@ -31,24 +31,18 @@ with
         {{ battery_event_windows(ref('int_battery_events'), after_rewrite=true) }}
     ),
 
-    batch_windows as (
-        {{ battery_batch_windows(ref('int_battery_samples')) }}
-    ),
-
     recompute_windows as (
         select
-            batch_windows.device_id,
+            event_windows.device_id,
             least(
-                {{ reporting_period('day', "batch_windows.write_from - interval '" ~ var('sample_gap_cap_seconds') ~ " seconds'") }},
+                {{ reporting_period('day', "event_windows.write_from - interval '" ~ var('sample_gap_cap_seconds') ~ " seconds'") }},
                 {{ reporting_period('day', 'event_windows.recompute_from') }},
                 {{ reporting_period('day', "coalesce(last_high_soc.recorded_at, '-infinity')") }}
             ) as recompute_from
-        from batch_windows
-        inner join event_windows
-            on batch_windows.device_id = event_windows.device_id
+        from event_windows
         -- A low-SoC stretch running at the rewritten samples started after the last SoC above it.
         left join
-            {{ last_sample_before('batch_windows.device_id', 'batch_windows.write_from', soc_above_deep) }}
+            {{ last_sample_before('event_windows.device_id', 'event_windows.write_from', soc_above_deep) }}
                 as last_high_soc
             on true
     ),
