@@ -45,6 +45,29 @@ const server = new PGLiteSocketServer({
   maxConnections: Number(values["max-connections"]),
 });
 
+// A client's default (libpq's sslmode=prefer, gssencmode=prefer) first asks for an encrypted
+// connection. pglite-socket does not understand the request and waits forever, so answer it here the
+// way a PostgreSQL server without SSL or GSSAPI does, with a single 'N', and hand the socket over
+// for the startup message that follows.
+const ENCRYPTION_REQUEST_CODES = new Set([80877103, 80877104]); // SSLRequest, GSSENCRequest
+const handleConnection = server.handleConnection.bind(server);
+server.handleConnection = (socket) => {
+  let received = Buffer.alloc(0);
+  const onData = (chunk) => {
+    received = Buffer.concat([received, chunk]);
+    while (received.length >= 8 && received.readInt32BE(0) === 8 && ENCRYPTION_REQUEST_CODES.has(received.readInt32BE(4))) {
+      socket.write("N");
+      received = received.subarray(8);
+    }
+    if (received.length < 8) return; // wait for the rest of the next message
+    socket.off("data", onData);
+    socket.pause();
+    socket.unshift(received);
+    Promise.resolve(handleConnection(socket)).finally(() => socket.resume());
+  };
+  socket.on("data", onData);
+};
+
 let stopping = false;
 async function shutdown(signal) {
   if (stopping) return;

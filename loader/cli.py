@@ -191,7 +191,9 @@ def load(
     GET /telemetry/{deviceId} for each listed device; token from LOADER_API_TOKEN).
 
     Re-running on the same input lands nothing new. Input that cannot land is quarantined with its
-    reason (table raw.quarantine) while the rest still lands; the exit code is then 3.
+    reason (table raw.quarantine) while the rest still lands; the exit code is then 3. A rejected
+    file that is still there unchanged on a later run is reported as "still quarantined", not
+    quarantined again, and alone does not make the exit code 3 (only new rejects do).
     """
     settings = _settings(database_url, target, profiles_dir)
     options = LoadOptions(
@@ -247,12 +249,15 @@ def _print_summary(summary: LoadSummary, settings: ConnectionSettings) -> None:
     click.echo(
         f"{verb} {summary.pieces_landed} pieces ({summary.points_landed} points) from "
         f"{summary.files_landed} files into {settings.display}; {summary.files_unchanged} files and "
-        f"{summary.pieces_unchanged} pieces unchanged; {summary.files_quarantined} files quarantined; "
-        f"{summary.bytes_read / 1e6:.1f} MB in {summary.seconds:.1f} s."
+        f"{summary.pieces_unchanged} pieces unchanged; {summary.files_quarantined} files quarantined, "
+        f"{summary.files_still_quarantined} still quarantined; {summary.bytes_read / 1e6:.1f} MB in "
+        f"{summary.seconds:.1f} s."
     )
     for rejection in summary.rejections:
         what = "quarantined" if rejection.disposition == "rejected" else "landed sanitized"
         click.echo(f"  {what}: {rejection.source_uri}: {rejection.reason}")
+    for rejection in summary.still_quarantined:
+        click.echo(f"  still quarantined (unchanged since rejected): {rejection.source_uri}: {rejection.reason}")
     for warning in summary.warnings:
         click.echo(f"  warning: {warning}", err=True)
     if not summary.dry_run:
@@ -272,7 +277,13 @@ def status(
     target: str | None,
     profiles_dir: str | None,
 ) -> None:
-    """Show the most recent loads from the load log, newest first."""
+    """Show the most recent loads from the load log, newest first.
+
+    Status is running, succeeded, finished_with_rejects (new input quarantined), failed (with its
+    error), or interrupted: the loader died (killed, or its connection or the server went down) and
+    the counts are what it committed before; the next load lands the rest. Counts are of files
+    (responses) except where a column says pieces or points.
+    """
     settings = _settings(database_url, target, profiles_dir)
     loads = recent_loads(settings, raw_schema, limit)
     if as_json:
@@ -282,14 +293,15 @@ def status(
         click.echo("No loads yet.")
         return
     click.echo(
-        f"{'started (UTC)':19}  {'status':21}  {'files':>5}  {'pieces':>6}  {'unchanged':>9}  "
-        f"{'quarantined':>11}  {'points':>10}  load id"
+        f"{'started (UTC)':19}  {'status':21}  {'files seen':>10}  {'files landed':>12}  {'files unchanged':>15}  "
+        f"{'files quarantined':>17}  {'still quarantined':>17}  {'pieces landed':>13}  {'points landed':>13}  load id"
     )
     for row in loads:
         click.echo(
-            f"{row['started_at']:%Y-%m-%d %H:%M:%S}  {row['status']:21}  {row['files_seen']:>5}  "
-            f"{row['pieces_landed']:>6}  {row['pieces_unchanged']:>9}  {row['files_quarantined']:>11}  "
-            f"{row['points_landed']:>10}  {row['load_id']}"
+            f"{row['started_at']:%Y-%m-%d %H:%M:%S}  {row['status']:21}  {row['files_seen']:>10}  "
+            f"{row['files_landed']:>12}  {row['files_unchanged']:>15}  {row['files_quarantined']:>17}  "
+            f"{row['files_still_quarantined']:>17}  {row['pieces_landed']:>13}  {row['points_landed']:>13}  "
+            f"{row['load_id']}"
         )
 
 

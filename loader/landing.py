@@ -1,7 +1,9 @@
 """`loader load`: land API responses raw, idempotently, with lineage, quarantining what cannot land.
 
 One telemetry response is landed in one transaction: either all of its pieces (and any series it
-rejects) are committed together with its `landed_files` row, or none are. A piece whose content
+rejects) are committed together with its `landed_files` row and the load's running counts in
+`load_log`, or none are; so a load that dies reports what it landed (see loader/load_liveness.py for
+how its row comes to say 'interrupted'). A piece whose content
 hash is already in the table is skipped (`on conflict do nothing` on a unique hash), which makes a
 re-run land nothing new and lets two loaders run at once without landing anything twice: the second
 waits on the first's uncommitted rows and then skips them.
@@ -21,6 +23,7 @@ from psycopg import sql
 
 from loader import __version__
 from loader.errors import LoaderError
+from loader.load_liveness import hold_load_lock, mark_interrupted_loads, release_load_lock, this_loader
 from loader.schema import DEFAULT_RAW_SCHEMA, migrate
 from loader.settings import ConnectionSettings
 from loader.sources import DirectorySource, Document, HttpSource, MissingDocument
@@ -72,12 +75,15 @@ class LoadSummary:
     files_landed: int = 0
     files_unchanged: int = 0
     files_quarantined: int = 0
+    # Rejected files seen again unchanged: not quarantined a second time, not a new reject.
+    files_still_quarantined: int = 0
     pieces_landed: int = 0
     pieces_unchanged: int = 0
     points_landed: int = 0
     bytes_read: int = 0
     seconds: float = 0.0
     rejections: list[Rejection] = field(default_factory=list)
+    still_quarantined: list[Rejection] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
     @property
@@ -133,6 +139,7 @@ class _Sink:
     ) -> None:
         self.connection = connection
         self.latest_metrics = latest_metrics
+        self.schema_name = schema
         self.schema = sql.Identifier(schema)
         self.load_id = load_id
         self.dry_run = dry_run
@@ -146,38 +153,70 @@ class _Sink:
         return sql.SQL(text).format(schema=self.schema)
 
     def begin_load(self, source: str) -> None:
+        """Mark dead loads interrupted, then hold this load's lock before its row exists."""
+        if self.dry_run:
+            return
+        mark_interrupted_loads(self.connection, self.schema_name)
+        hold_load_lock(self.connection, self.load_id)
+        host, pid = this_loader()
+        self.connection.execute(
+            self._q(
+                "insert into {schema}.load_log (load_id, source, loader_version, loader_host, loader_pid)"
+                " values (%s, %s, %s, %s, %s)"
+            ),
+            [self.load_id, source, __version__, host, pid],
+        )
+
+    def record_counts(self, summary: LoadSummary) -> None:
+        """Write the load's counts so far; inside a response's transaction they commit with it."""
         if self.dry_run:
             return
         self.connection.execute(
-            self._q("insert into {schema}.load_log (load_id, source, loader_version) values (%s, %s, %s)"),
-            [self.load_id, source, __version__],
+            self._q(
+                "update {schema}.load_log set files_seen = %s, files_landed = %s, files_unchanged = %s,"
+                " files_quarantined = %s, files_still_quarantined = %s, pieces_landed = %s,"
+                " pieces_unchanged = %s, points_landed = %s, bytes_read = %s where load_id = %s"
+            ),
+            [
+                summary.files_seen,
+                summary.files_landed,
+                summary.files_unchanged,
+                summary.files_quarantined,
+                summary.files_still_quarantined,
+                summary.pieces_landed,
+                summary.pieces_unchanged,
+                summary.points_landed,
+                summary.bytes_read,
+                self.load_id,
+            ],
         )
 
     def finish_load(self, summary: LoadSummary, error: str | None = None) -> None:
         if self.dry_run:
             return
-        self.connection.execute(
+        with self.connection.transaction():
+            self.record_counts(summary)
+            self.connection.execute(
+                self._q(
+                    "update {schema}.load_log set finished_at = clock_timestamp(), status = %s, error = %s,"
+                    " summary = %s::jsonb where load_id = %s"
+                ),
+                [summary.status, error, json.dumps(summary.as_dict()), self.load_id],
+            )
+        release_load_lock(self.connection, self.load_id)
+
+    def was_quarantined(self, uri: str, content_hash: str) -> bool:
+        """Was this very content of this input rejected before?"""
+        if not self.schema_exists:
+            return False
+        row = self.connection.execute(
             self._q(
-                "update {schema}.load_log set finished_at = clock_timestamp(), status = %s,"
-                " files_seen = %s, files_landed = %s, files_unchanged = %s, files_quarantined = %s,"
-                " pieces_landed = %s, pieces_unchanged = %s, points_landed = %s, bytes_read = %s,"
-                " error = %s, summary = %s::jsonb where load_id = %s"
+                "select 1 from {schema}.quarantine where source_uri = %s and content_hash = %s"
+                " and disposition = 'rejected' limit 1"
             ),
-            [
-                summary.status,
-                summary.files_seen,
-                summary.files_landed,
-                summary.files_unchanged,
-                summary.files_quarantined,
-                summary.pieces_landed,
-                summary.pieces_unchanged,
-                summary.points_landed,
-                summary.bytes_read,
-                error,
-                json.dumps(summary.as_dict()),
-                self.load_id,
-            ],
-        )
+            [uri, content_hash],
+        ).fetchone()
+        return row is not None
 
     def file_already_landed(self, uri: str, content_hash: str) -> bool:
         if not self.schema_exists:
@@ -342,6 +381,20 @@ class _Run:
         self.summary.rejections.append(rejection)
         self.sink.quarantine(document, rejection, content, size, content_hash)
 
+    def reject_file(
+        self, document: Document, rejection: Rejection, content: bytes | None, size: int, content_hash: str
+    ) -> None:
+        """Quarantine a whole response, unless this very content was quarantined before."""
+        if self.sink.was_quarantined(document.uri, content_hash):
+            self.summary.files_still_quarantined += 1
+            self.summary.still_quarantined.append(rejection)
+            self.sink.record_counts(self.summary)
+            return
+        self.summary.files_quarantined += 1
+        with self.sink.connection.transaction():
+            self.reject(document, rejection, content, size, content_hash)
+            self.sink.record_counts(self.summary)
+
     def land_assets(self) -> list[str]:
         """Land every assets page; returns the device ids the valid pages list."""
         device_ids: list[str] = []
@@ -360,8 +413,9 @@ class _Run:
         content_hash = hashlib.sha256(body).hexdigest()
         problem, page = _read_assets_page(body)
         if problem:
-            self.summary.files_quarantined += 1
-            self.reject(document, Rejection(document.uri, f"assets response {problem}"), body, len(body), content_hash)
+            self.reject_file(
+                document, Rejection(document.uri, f"assets response {problem}"), body, len(body), content_hash
+            )
             return []
         items = page["items"]
         _, payload_json, notes = decode_for_jsonb(body.decode("utf-8-sig"))
@@ -375,10 +429,11 @@ class _Run:
                     len(body),
                     content_hash,
                 )
-        if landed:
-            self.summary.files_landed += 1
-        else:
-            self.summary.files_unchanged += 1
+            if landed:
+                self.summary.files_landed += 1
+            else:
+                self.summary.files_unchanged += 1
+            self.sink.record_counts(self.summary)
         return [item["deviceId"] for item in items if isinstance(item, dict) and isinstance(item.get("deviceId"), str)]
 
     def land_telemetry(self, device_id: str) -> None:
@@ -399,8 +454,7 @@ class _Run:
         if not _is_uuid(document.device_id or ""):
             summary.bytes_read += document.size
             self.progress.advance(document.size)
-            summary.files_quarantined += 1
-            self.reject(
+            self.reject_file(
                 document,
                 Rejection(document.uri, f"file name {document.device_id!r} is not a device id (a UUID)"),
                 _read_capped(document),
@@ -412,6 +466,7 @@ class _Run:
             summary.bytes_read += document.size
             self.progress.advance(document.size)
             summary.files_unchanged += 1
+            self.sink.record_counts(summary)
             return
         device_id = str(uuid.UUID(document.device_id))
         landed = unchanged = points = 0
@@ -441,10 +496,17 @@ class _Run:
                         )
                         self.reject(document, rejection, text, len(text), hashlib.sha256(text).hexdigest())
                 self.sink.mark_file_landed(document, content_hash, landed + unchanged)
+                summary.pieces_landed += landed
+                summary.pieces_unchanged += unchanged
+                summary.points_landed += points
+                if landed:
+                    summary.files_landed += 1
+                else:
+                    summary.files_unchanged += 1
+                self.sink.record_counts(summary)
         except MalformedResponse as malformed:
             del summary.rejections[rejections_before:]  # rolled back with the rest of the file
-            summary.files_quarantined += 1
-            self.reject(
+            self.reject_file(
                 document,
                 Rejection(document.uri, f"telemetry response {malformed.reason}"),
                 _read_capped(document),
@@ -452,13 +514,6 @@ class _Run:
                 content_hash,
             )
             return
-        summary.pieces_landed += landed
-        summary.pieces_unchanged += unchanged
-        summary.points_landed += points
-        if landed:
-            summary.files_landed += 1
-        else:
-            summary.files_unchanged += 1
 
     def _count_bytes(self, count: int) -> None:
         self.summary.bytes_read += count
@@ -492,6 +547,7 @@ def run_load(
             else:
                 devices = source.telemetry_devices(None)
             if isinstance(source, DirectorySource):
+                summary.warnings += [f"skipped {path}: not a .json response" for path in source.skipped_files()]
                 progress.start(sum(_size_or_zero(source, device) for device in devices))
             else:
                 progress.start(None)
@@ -499,7 +555,8 @@ def run_load(
                 run.land_telemetry(device_id)
             listed = set(asset_devices)
             for device_id in devices:
-                if asset_devices and device_id not in listed:
+                # A file whose name is no device id was rejected for that already: one message per file.
+                if asset_devices and device_id not in listed and _is_uuid(device_id):
                     summary.warnings.append(f"telemetry for device {device_id}, which the assets list lacks")
             if source.lists_devices and options.device_ids is None:
                 with_telemetry = set(devices)

@@ -9,23 +9,33 @@ from psycopg.rows import dict_row
 
 from loader.errors import LoaderError
 from loader.landing import connect
+from loader.load_liveness import interrupted_load_ids
+from loader.schema import migrate
 from loader.settings import ConnectionSettings
 
 
 def recent_loads(settings: ConnectionSettings, raw_schema: str, limit: int) -> list[dict[str, Any]]:
+    """The newest loads; a 'running' load whose loader is gone shows as 'interrupted'."""
     with connect(settings) as connection:
         exists = connection.execute("select to_regclass(%s) is not null", [f"{raw_schema}.load_log"]).fetchone()
         if not exists or not exists[0]:
             return []
+        migrate(connection, raw_schema)  # a loader upgrade adds columns this reads
+        interrupted = interrupted_load_ids(connection, raw_schema)
         cursor = connection.cursor(row_factory=dict_row)
-        return cursor.execute(
+        loads = cursor.execute(
             sql.SQL(
                 "select load_id, source, started_at, finished_at, status, files_seen, files_landed,"
-                " files_unchanged, files_quarantined, pieces_landed, pieces_unchanged, points_landed,"
-                " bytes_read, error from {}.load_log order by started_at desc limit %s"
+                " files_unchanged, files_quarantined, files_still_quarantined, pieces_landed, pieces_unchanged,"
+                " points_landed, bytes_read, error, loader_host, loader_pid from {}.load_log"
+                " order by started_at desc limit %s"
             ).format(sql.Identifier(raw_schema)),
             [limit],
         ).fetchall()
+    for load in loads:
+        if str(load["load_id"]) in interrupted:
+            load["status"] = "interrupted"
+    return loads
 
 
 def database_summary(settings: ConnectionSettings) -> list[dict[str, Any]]:

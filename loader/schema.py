@@ -111,6 +111,18 @@ MIGRATIONS: list[str] = [
         primary key (device_id, metric_name)
     );
     """,
+    # 4: a load that died says so. A running loader holds a session advisory lock keyed by its load id
+    # (see loader/load_liveness.py) and records where it runs; a 'running' row whose holder is gone is
+    # shown, and at the next load marked, 'interrupted'. A file rejected again unchanged is counted as
+    # still quarantined instead of adding a quarantine row; the index finds its earlier verdict.
+    """
+    alter table {schema}.load_log drop constraint load_log_status_check;
+    alter table {schema}.load_log add constraint load_log_status_check
+        check (status in ('running', 'succeeded', 'finished_with_rejects', 'failed', 'interrupted'));
+    alter table {schema}.load_log add column loader_host text, add column loader_pid integer,
+        add column files_still_quarantined integer not null default 0;
+    create index quarantine_source_uri_content_hash_idx on {schema}.quarantine (source_uri, content_hash);
+    """,
 ]
 
 

@@ -65,6 +65,16 @@ class DirectorySource:
         for page_number, path in enumerate(sorted((self.root / "assets").glob("*.json")), start=1):
             yield Document(str(path), "assets", path, path.stat().st_size, page_number=page_number)
 
+    def skipped_files(self) -> list[Path]:
+        """Files in assets/ and telemetry/ that are not responses (not *.json), hidden files aside."""
+        return [
+            path
+            for folder in ("assets", "telemetry")
+            if (self.root / folder).is_dir()
+            for path in sorted((self.root / folder).iterdir())
+            if path.is_file() and path.suffix != ".json" and not path.name.startswith(".")
+        ]
+
     def telemetry_devices(self, device_ids: list[str] | None) -> list[str]:
         """The devices to fetch telemetry for: the given ones, else every file in telemetry/."""
         if device_ids is not None:

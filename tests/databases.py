@@ -8,7 +8,7 @@ import shutil
 import socket
 import subprocess
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -49,12 +49,25 @@ def throwaway_postgres(settings: tuple[str, ...] = ()) -> Iterator[ConnectionSet
     subprocess.run([*run_as, str(bin_dir / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust",
                     "-E", "UTF8", "--locale=C.UTF-8"], check=True, capture_output=True)  # fmt: skip
     options = " ".join([f"-p {port} -k {base} -c listen_addresses=127.0.0.1", *(f"-c {item}" for item in settings)])
-    subprocess.run([*run_as, str(bin_dir / "pg_ctl"), "-D", str(data), "-l", str(base / "log"), "-o", options,
-                    "-w", "start"], check=True, capture_output=True)  # fmt: skip
+    pg_ctl = [*run_as, str(bin_dir / "pg_ctl"), "-D", str(data)]
+    start = [*pg_ctl, "-l", str(base / "log"), "-o", options, "-w", "start"]
+    subprocess.run(start, check=True, capture_output=True)
+    _crash_and_restart[port] = lambda: (
+        subprocess.run([*pg_ctl, "-m", "immediate", "stop"], check=True, capture_output=True),
+        subprocess.run(start, check=True, capture_output=True),
+    )
     try:
         yield ConnectionSettings(host="127.0.0.1", port=port, dbname="postgres", user="postgres", password="",
                                  sslmode="disable", target="postgres")  # fmt: skip
     finally:
-        subprocess.run([*run_as, str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
-                       capture_output=True)  # fmt: skip
+        del _crash_and_restart[port]
+        subprocess.run([*pg_ctl, "-m", "immediate", "stop"], capture_output=True)
         shutil.rmtree(base, ignore_errors=True)
+
+
+_crash_and_restart: dict[int, Callable[[], object]] = {}
+
+
+def crash_and_restart(settings: ConnectionSettings) -> None:
+    """Stop a throwaway cluster as a crash would (pg_ctl -m immediate: no clean shutdown), then start it."""
+    _crash_and_restart[settings.port]()

@@ -222,3 +222,46 @@ def test_point_level_problems_reach_data_quality_with_reasons_on_both_backends(
         (3_600_000, 60),
     ]
     assert backend.scalar("select count(*) from analytics.battery_telemetry") == 375 + 1 + 4 + 2
+
+
+def test_an_unchanged_bad_file_is_still_quarantined_not_quarantined_again(
+    postgres_backend: Backend, tmp_path: Path
+) -> None:
+    source, bad_file = source_with(tmp_path, "truncated.json")
+    invoke(load_args(postgres_backend.settings, str(source)), expected_exit=3)
+
+    for _ in range(3):
+        rerun = invoke(load_args(postgres_backend.settings, str(source)), expected_exit=0)
+        assert f"still quarantined (unchanged since rejected): {bad_file}: telemetry response ends early" in (
+            rerun.output
+        )
+        assert "0 files quarantined, 1 still quarantined" in rerun.output
+
+    assert len(quarantine_rows(postgres_backend)) == 1
+    statuses = postgres_backend.scalar(
+        "select array_agg(status || ':' || files_quarantined || ':' || files_still_quarantined order by started_at)"
+        " from raw.load_log"
+    )
+    assert statuses == ["finished_with_rejects:1:0"] + ["succeeded:0:1"] * 3
+
+    # A changed file is new input again: judged, and quarantined anew if still bad.
+    bad_file.write_bytes(bad_file.read_bytes()[:-10])
+    invoke(load_args(postgres_backend.settings, str(source)), expected_exit=3)
+    assert len(quarantine_rows(postgres_backend)) == 2
+
+
+def test_files_that_are_not_responses_are_reported_once_each(postgres_backend: Backend, tmp_path: Path) -> None:
+    source = tmp_path / "source"
+    shutil.copytree(SAMPLE_DATA, source)
+    (source / "telemetry" / "notes.txt").write_text("not a response")
+    (source / "telemetry" / ".hidden").write_text("editor state")
+    (source / "telemetry" / "export.json").write_text("not json either")
+
+    result = invoke(load_args(postgres_backend.settings, str(source)), expected_exit=3)
+
+    assert result.output.count("notes.txt") == 1
+    assert f"skipped {source / 'telemetry' / 'notes.txt'}: not a .json response" in result.output
+    assert ".hidden" not in result.output
+    assert result.output.count("export.json") == 1
+    assert "assets list lacks" not in result.output
+    assert "file name 'export' is not a device id (a UUID)" in result.output

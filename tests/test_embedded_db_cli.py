@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import socket
+import subprocess
 from pathlib import Path
 
 import psycopg
 import pytest
 
+from loader.embedded import EmbeddedServer
 from tests.databases import free_port
 from tests.helpers import invoke
 
@@ -75,3 +79,18 @@ def test_start_if_needed_does_nothing_for_a_non_embedded_target(tmp_path: Path) 
     )
     assert "the embedded database is not needed" in result.output
     assert not (tmp_path / "server.pid").exists()
+
+
+def test_psql_with_its_default_ssl_settings_gets_an_answer(embedded_server: EmbeddedServer) -> None:
+    psql = shutil.which("psql")
+    if psql is None:
+        pytest.skip("psql is not installed")
+    # No sslmode: libpq's default asks for SSL first, which the server must decline, not ignore.
+    result = subprocess.run(
+        [psql, "-h", embedded_server.host, "-p", str(embedded_server.port), "-U", "postgres", "-d", "template1",
+         "-tAc", "select 40 + 2"],
+        env={**{k: v for k, v in os.environ.items() if k not in ("PGSSLMODE", "PGGSSENCMODE")},
+             "PGPASSWORD": "postgres", "PGCONNECT_TIMEOUT": "10"},
+        capture_output=True, text=True, timeout=30,
+    )  # fmt: skip
+    assert (result.returncode, result.stdout.strip()) == (0, "42"), result.stderr
