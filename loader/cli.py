@@ -19,7 +19,7 @@ from loader.embedded import EmbeddedServer
 from loader.errors import LoaderError
 from loader.generate import FleetSpec, generate_fleet
 from loader.landing import DEFAULT_LATEST_METRICS, LoadOptions, LoadSummary, Progress, run_load
-from loader.reports import database_summary, low_soc_devices, recent_loads
+from loader.reports import database_summary, recent_loads, soc_alerts
 from loader.retention import prune_transformed_pieces
 from loader.schema import DEFAULT_RAW_SCHEMA
 from loader.settings import PROJECT_ROOT, ConnectionSettings, resolve_connection
@@ -55,6 +55,20 @@ def connection_options(command: Any) -> Any:
     for option in reversed(options):
         command = option(command)
     return command
+
+
+# The two schemas every command may need are named alike: --raw-schema (where the loader lands) and
+# --models-schema (where dbt builds; --schema is kept as its old name).
+raw_schema_option = click.option(
+    "--raw-schema", default=DEFAULT_RAW_SCHEMA, show_default=True, metavar="NAME", help="Schema the loader lands into."
+)
+models_schema_option = click.option(
+    "--models-schema",
+    "--schema",
+    "models_schema",
+    metavar="NAME",
+    help="Schema of the dbt models (default: the dbt target's schema).",
+)
 
 
 def _settings(database_url: str | None, target: str | None, profiles_dir: str | None) -> ConnectionSettings:
@@ -127,7 +141,7 @@ class _Bar(Progress):
     type=click.IntRange(1),
     help="Points per landed piece; long series are split into pieces of this size.",
 )
-@click.option("--raw-schema", default=DEFAULT_RAW_SCHEMA, show_default=True, help="Schema to land into.")
+@raw_schema_option
 @click.option(
     "--http-timeout",
     default=60.0,
@@ -267,7 +281,7 @@ def _print_summary(summary: LoadSummary, settings: ConnectionSettings) -> None:
 @cli.command()
 @click.option("-n", "--limit", default=10, show_default=True, type=click.IntRange(1), help="How many loads.")
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
-@click.option("--raw-schema", default=DEFAULT_RAW_SCHEMA, show_default=True)
+@raw_schema_option
 @connection_options
 def status(
     limit: int,
@@ -306,12 +320,17 @@ def status(
 
 
 @cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 @connection_options
-def summary(database_url: str | None, target: str | None, profiles_dir: str | None) -> None:
+def summary(as_json: bool, database_url: str | None, target: str | None, profiles_dir: str | None) -> None:
     """Print rows per table of the raw schema and the dbt models, and what each object is."""
     settings = _settings(database_url, target, profiles_dir)
+    objects = database_summary(settings)
+    if as_json:
+        click.echo(json.dumps(objects, indent=2))
+        return
     click.echo(f"Database {settings.display}:")
-    for row in database_summary(settings):
+    for row in objects:
         qualified = f"{row['schema']}.{row['name']}"
         click.echo(f"  {qualified:50} {row['kind']:22} {row['rows']:>12} rows")
 
@@ -324,14 +343,14 @@ def summary(database_url: str | None, target: str | None, profiles_dir: str | No
     help="Keep raw pieces loaded within this many days; older ones that dbt transformed are removed.",
 )
 @click.option("--dry-run", is_flag=True, help="Only say what would be removed.")
-@click.option("--raw-schema", default=DEFAULT_RAW_SCHEMA, show_default=True)
-@click.option("--schema", metavar="NAME", help="Schema of the dbt models (default: the dbt target's schema).")
+@raw_schema_option
+@models_schema_option
 @connection_options
 def prune(
     keep_days: int,
     dry_run: bool,
     raw_schema: str,
-    schema: str | None,
+    models_schema: str | None,
     database_url: str | None,
     target: str | None,
     profiles_dir: str | None,
@@ -344,7 +363,7 @@ def prune(
     reused by later loads. Says how many pieces, points and bytes of payload it removed.
     """
     settings = _settings(database_url, target, profiles_dir)
-    result = prune_transformed_pieces(settings, raw_schema, schema or settings.schema, keep_days, dry_run)
+    result = prune_transformed_pieces(settings, raw_schema, models_schema or settings.schema, keep_days, dry_run)
     verb = "Would remove" if dry_run else "Removed"
     click.echo(
         f"{verb} {result.pieces} raw pieces ({result.points} points, {result.payload_bytes / 1e6:.1f} MB of payload)"
@@ -353,30 +372,47 @@ def prune(
 
 
 @cli.command("check-soc")
-@click.option("--schema", metavar="NAME", help="Schema of the dbt models (default: the dbt target's schema).")
-@click.option("--json", "as_json", is_flag=True, help="Print the low devices as JSON.")
+@models_schema_option
+@click.option("--json", "as_json", is_flag=True, help='Print {"low_soc": [...], "no_data": [...]} as JSON.')
 @connection_options
 def check_soc(
-    schema: str | None, as_json: bool, database_url: str | None, target: str | None, profiles_dir: str | None
+    models_schema: str | None, as_json: bool, database_url: str | None, target: str | None, profiles_dir: str | None
 ) -> None:
-    """Exit 4 if any device's latest state of charge is below the threshold, else 0 (for cron).
+    """Check state of charge for cron: exit 4 if a device is low, else 5 if one has gone silent, else 0.
 
-    Runs the same query an alerting system runs: `select * from <schema>.alert_low_soc` (threshold and
-    recency are the dbt vars low_soc_threshold_pct and low_soc_max_age). Prints one line per low device.
+    Runs the queries an alerting system runs: `select * from <schema>.alert_low_soc` (latest reading
+    below the dbt var low_soc_threshold_pct and at most low_soc_max_age old) and `alert_soc_no_data`
+    (devices that reported state of charge before but not within low_soc_max_age: silence is never
+    reported as healthy). Prints one line per device in either list.
     """
     settings = _settings(database_url, target, profiles_dir)
-    devices = low_soc_devices(settings, schema)
+    alerts = soc_alerts(settings, models_schema)
     if as_json:
-        click.echo(json.dumps(devices, indent=2, default=str))
-    elif not devices:
-        click.echo("No device is below the state-of-charge threshold.")
-    for device in [] if as_json else devices:
-        click.echo(
-            f"LOW SOC {device['soc_pct']:g} % < {device['threshold_pct']} %: {device['device_name']} "
-            f"({device['device_id']}) at {device['reading_at']:%Y-%m-%d %H:%M:%S%z}"
-        )
-    if devices:
+        click.echo(json.dumps(alerts, indent=2, default=str))
+    else:
+        for device in alerts["low_soc"]:
+            click.echo(
+                f"LOW SOC {device['soc_pct']:g} % < {device['threshold_pct']} %: {device['device_name']} "
+                f"({device['device_id']}) at {device['reading_at']:%Y-%m-%d %H:%M:%S%z}"
+            )
+        for device in alerts["no_data"]:
+            click.echo(
+                f"NO DATA for {_duration(device['age_seconds'])}: {device['device_name']} ({device['device_id']}), "
+                f"last state of charge at {device['last_reading_at']:%Y-%m-%d %H:%M:%S%z}"
+            )
+        if not alerts["low_soc"]:
+            click.echo("No device is below the state-of-charge threshold.")
+    if alerts["low_soc"]:
         sys.exit(exit_codes.ALERT_FIRING)
+    if alerts["no_data"]:
+        sys.exit(exit_codes.SOC_NO_DATA)
+
+
+def _duration(seconds: float) -> str:
+    for unit, size in (("days", 86400), ("hours", 3600), ("minutes", 60)):
+        if seconds >= 2 * size:
+            return f"{seconds / size:.0f} {unit}"
+    return f"{seconds:.0f} seconds"
 
 
 @cli.command()

@@ -7,5 +7,7 @@ COULD_NOT_RUN = 1
 USAGE_ERROR = 2
 # `loader load` finished and landed everything it could, but quarantined some input.
 FINISHED_WITH_REJECTS = 3
-# `loader check-soc` found at least one device below the threshold.
+# `loader check-soc` found at least one device below the threshold (whatever else it found).
 ALERT_FIRING = 4
+# `loader check-soc`: no device is low, but at least one that reported state of charge has gone silent.
+SOC_NO_DATA = 5

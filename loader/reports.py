@@ -81,16 +81,21 @@ def database_summary(settings: ConnectionSettings) -> list[dict[str, Any]]:
         return summary
 
 
-def low_soc_devices(settings: ConnectionSettings, schema: str | None = None) -> list[dict[str, Any]]:
-    """Rows of the dbt model alert_low_soc: devices whose latest, recent SoC is below the threshold."""
-    view = f"{schema or settings.schema}.alert_low_soc"
+def soc_alerts(settings: ConnectionSettings, schema: str | None = None) -> dict[str, list[dict[str, Any]]]:
+    """The two state-of-charge alerts, as the dbt views alert_low_soc and alert_soc_no_data give them:
+    'low_soc' (latest recent reading below the threshold) and 'no_data' (reported before, silent now)."""
+    schema = schema or settings.schema
+    queries = {
+        "low_soc": "select device_id, device_name, soc_pct, reading_at, threshold_pct from {} order by soc_pct",
+        "no_data": "select device_id, device_name, last_reading_at, age_seconds from {} order by age_seconds desc",
+    }
+    views = {"low_soc": "alert_low_soc", "no_data": "alert_soc_no_data"}
+    alerts: dict[str, list[dict[str, Any]]] = {}
     with connect(settings) as connection:
-        exists = connection.execute("select to_regclass(%s) is not null", [view]).fetchone()
-        if not exists or not exists[0]:
-            raise LoaderError(f"The alert view {view} does not exist yet: run `dbt build` first.")
-        cursor = connection.cursor(row_factory=dict_row)
-        return cursor.execute(
-            sql.SQL(
-                "select device_id, device_name, soc_pct, reading_at, threshold_pct from {} order by soc_pct"
-            ).format(sql.Identifier(*view.split(".")))
-        ).fetchall()
+        for kind, view in views.items():
+            exists = connection.execute("select to_regclass(%s) is not null", [f"{schema}.{view}"]).fetchone()
+            if not exists or not exists[0]:
+                raise LoaderError(f"The alert view {schema}.{view} does not exist yet: run `dbt build` first.")
+            cursor = connection.cursor(row_factory=dict_row)
+            alerts[kind] = cursor.execute(sql.SQL(queries[kind]).format(sql.Identifier(schema, view))).fetchall()
+    return alerts

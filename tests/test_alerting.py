@@ -67,7 +67,13 @@ def test_a_low_reading_alerts_as_soon_as_it_is_landed_and_resolves_when_soc_reco
     assert low_devices(backend) == []
     run_dbt(backend.settings, tmp_path / "dbt", "build")
     assert low_devices(backend) == []
-    assert invoke(["check-soc", "--database-url", backend.settings.conninfo]).output.startswith("No device")
+    # The cron path says the same: nobody is low, but Heerlen's silence is no all-clear (exit 5).
+    checked = invoke(["check-soc", "--database-url", backend.settings.conninfo], expected_exit=5).output
+    assert "No device is below the state-of-charge threshold." in checked
+    [silent_line] = [line for line in checked.splitlines() if line.startswith("NO DATA")]
+    assert HEERLEN in silent_line and "NO DATA for 60 minutes" in silent_line
+    as_json = json.loads(invoke(["check-soc", "--database-url", backend.settings.conninfo, "--json"], 5).output)
+    assert (as_json["low_soc"], [row["device_id"] for row in as_json["no_data"]]) == ([], [HEERLEN])
 
 
 def test_follow_mode_lands_new_readings_without_a_restart_and_stops_cleanly(
