@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
 import sys
 import threading
 import time
@@ -18,7 +19,14 @@ from loader import __version__, exit_codes
 from loader.embedded import EmbeddedServer
 from loader.errors import LoaderError
 from loader.generate import FleetSpec, generate_fleet
-from loader.landing import DEFAULT_LATEST_METRICS, LoadOptions, LoadSummary, Progress, run_load
+from loader.job_locks import (
+    BUILD_LOCK_HOLDER_ENV,
+    BuildAlreadyRunning,
+    build_lock,
+    embedded_turn,
+    is_shared_session_server,
+)
+from loader.landing import DEFAULT_LATEST_METRICS, LoadOptions, LoadSummary, Progress, connect, run_load
 from loader.reports import database_summary, recent_loads, soc_alerts
 from loader.retention import prune_transformed_pieces
 from loader.schema import DEFAULT_RAW_SCHEMA
@@ -115,6 +123,9 @@ class _Bar(Progress):
     def advance(self, byte_count: int) -> None:
         if self.bar is not None:
             self.bar.update(byte_count)
+
+    def waiting(self, sentence: str) -> None:
+        click.echo(sentence, err=True)
 
     def close(self) -> None:
         if self.bar is not None:
@@ -317,6 +328,56 @@ def status(
             f"{row['files_still_quarantined']:>17}  {row['pieces_landed']:>13}  {row['points_landed']:>13}  "
             f"{row['load_id']}"
         )
+
+
+@cli.command(context_settings={"ignore_unknown_options": True})
+@click.option(
+    "--wait",
+    "wait_s",
+    default=0.0,
+    show_default=True,
+    type=click.FloatRange(min=0),
+    metavar="SECONDS",
+    help="If another build is running, wait up to this long for it before giving up with exit code 6.",
+)
+@click.option("--target", envvar="DBT_TARGET", metavar="NAME", help="dbt target, as for dbt. Env: DBT_TARGET.")
+@click.option("--profiles-dir", envvar="DBT_PROFILES_DIR", metavar="DIR", help="As for dbt. Env: DBT_PROFILES_DIR.")
+@click.argument("dbt_args", nargs=-1, type=click.UNPROCESSED)
+def build(wait_s: float, target: str | None, profiles_dir: str | None, dbt_args: tuple[str, ...]) -> None:
+    """Run `dbt build [DBT_ARGS]` unless another build is running: the way to schedule builds.
+
+    Two builds that overlap would both fail midway (they create the same relations). This holds the
+    database's build lock for the whole build; a second `loader build` exits at once with code 6 and
+    one sentence (or waits up to --wait seconds), and a plain `dbt build` started meanwhile stops in
+    its first hook. On the embedded database loads and builds also take turns. Exit codes otherwise
+    are dbt's: 0 success, 1 a model or test failed, 2 dbt could not run. Example:
+    `loader build --select marts`.
+    """
+    settings = _settings(None, target, profiles_dir)
+    command = [str(Path(sys.executable).parent / "dbt"), "build", *dbt_args]
+    if target:
+        command += ["--target", target]
+    if profiles_dir:
+        command += ["--profiles-dir", profiles_dir]
+    if "--project-dir" not in dbt_args:
+        command += ["--project-dir", str(PROJECT_ROOT)]
+    # On the embedded target nothing connects before the locks are held (docs/embedded-db.md).
+    connection = None if settings.is_embedded else connect(settings)
+    try:
+        shared_session = is_shared_session_server(settings, connection)
+        with (
+            build_lock(settings, None if shared_session else connection, wait_s) as lock_pid,
+            embedded_turn(settings, shared_session, lambda sentence: click.echo(sentence, err=True)),
+        ):
+            environment = {**os.environ, BUILD_LOCK_HOLDER_ENV: str(lock_pid)}
+            returncode = subprocess.run(command, env=environment, check=False).returncode
+    except BuildAlreadyRunning as busy:
+        click.echo(f"Error: {busy.message}", err=True)
+        sys.exit(exit_codes.BUILD_ALREADY_RUNNING)
+    finally:
+        if connection is not None:
+            connection.close()
+    sys.exit(returncode)
 
 
 @cli.command()

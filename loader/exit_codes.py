@@ -11,3 +11,5 @@ FINISHED_WITH_REJECTS = 3
 ALERT_FIRING = 4
 # `loader check-soc`: no device is low, but at least one that reported state of charge has gone silent.
 SOC_NO_DATA = 5
+# `loader build`: another build is running against the database; this one did nothing.
+BUILD_ALREADY_RUNNING = 6

@@ -23,6 +23,7 @@ from psycopg import sql
 
 from loader import __version__
 from loader.errors import LoaderError
+from loader.job_locks import embedded_turn, is_shared_session_server
 from loader.load_liveness import hold_load_lock, mark_interrupted_loads, release_load_lock, this_loader
 from loader.schema import DEFAULT_RAW_SCHEMA, migrate
 from loader.settings import ConnectionSettings
@@ -99,6 +100,7 @@ class Progress:
 
     def start(self, total_bytes: int | None) -> None: ...
     def advance(self, byte_count: int) -> None: ...
+    def waiting(self, sentence: str) -> None: ...
 
 
 def sha256_file(document: Document) -> str:
@@ -532,7 +534,8 @@ def run_load(
     summary = LoadSummary(load_id=str(uuid.uuid4()), source=source.description, dry_run=options.dry_run)
     started = time.monotonic()
     connection = connect(settings)
-    with connection:
+    shared_session = is_shared_session_server(settings, connection)
+    with connection, embedded_turn(settings, shared_session, progress.waiting):
         if not options.dry_run:
             migrate(connection, options.raw_schema)
         sink = _Sink(connection, options.raw_schema, summary.load_id, options.dry_run, options.latest_metrics)

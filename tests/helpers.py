@@ -51,22 +51,27 @@ def write_profile(settings: ConnectionSettings, folder: Path, threads: int = 1) 
     return folder
 
 
-def run_dbt(
-    settings: ConnectionSettings, work_dir: Path, *args: str, check: bool = True, project_dir: Path = PROJECT_ROOT
-) -> subprocess.CompletedProcess[str]:
-    """Run the dbt CLI against `settings`, with its own profiles, target and log folders."""
-    profiles = write_profile(settings, work_dir / "profiles")
+def dbt_environment(settings: ConnectionSettings, work_dir: Path) -> dict[str, str]:
+    """Environment for dbt (or `loader build`) against `settings`, with its own profiles, target and log folders."""
     env = {
         **os.environ,
-        "DBT_PROFILES_DIR": str(profiles),
+        "DBT_PROFILES_DIR": str(write_profile(settings, work_dir / "profiles")),
         "DBT_TARGET_PATH": str(work_dir / "target"),
         "DBT_LOG_PATH": str(work_dir / "logs"),
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
     }
     env.pop("DBT_TARGET", None)
+    return env
+
+
+def run_dbt(
+    settings: ConnectionSettings, work_dir: Path, *args: str, check: bool = True, project_dir: Path = PROJECT_ROOT
+) -> subprocess.CompletedProcess[str]:
+    """Run the dbt CLI against `settings`, with its own profiles, target and log folders."""
     completed = subprocess.run(
-        [str(BIN_DIR / "dbt"), *args], cwd=project_dir, env=env, text=True, capture_output=True, timeout=1800
-    )
+        [str(BIN_DIR / "dbt"), *args], cwd=project_dir, env=dbt_environment(settings, work_dir), text=True,
+        capture_output=True, timeout=1800,
+    )  # fmt: skip
     if check:
         assert completed.returncode == 0, f"dbt {' '.join(args)} failed:\n{completed.stdout[-8000:]}"
     return completed
