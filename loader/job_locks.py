@@ -23,10 +23,9 @@ from pathlib import Path
 from typing import IO
 
 import psycopg
-import yaml
 
 from loader.errors import LoaderError
-from loader.settings import PROJECT_ROOT, ConnectionSettings
+from loader.settings import ConnectionSettings, dbt_project_var
 
 WAIT_POLL_S = 1.0
 # `loader build` tells the dbt it runs which database session holds the build lock for it.
@@ -38,9 +37,8 @@ class BuildAlreadyRunning(LoaderError):
 
 
 def build_lock_key() -> int:
-    """The advisory lock key builds hold, from dbt_project.yml (dbt's hook reads the same var)."""
-    project = yaml.safe_load((PROJECT_ROOT / "dbt_project.yml").read_text())
-    return int(project["vars"]["build_lock_key"])
+    """The advisory lock key builds hold (dbt's hook reads the same var)."""
+    return int(dbt_project_var("build_lock_key"))
 
 
 def is_shared_session_server(settings: ConnectionSettings, connection: psycopg.Connection | None) -> bool:

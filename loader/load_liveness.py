@@ -20,8 +20,11 @@ import uuid
 import psycopg
 from psycopg import sql
 
-# The first key of every loader's two-key advisory lock; the second is derived from the load id.
-LOAD_LOCK_CLASS = 7_321_017
+from loader.settings import dbt_project_var
+
+# The first key of every loader's two-key advisory lock (a dbt var: the pipeline_health model's
+# load_is_interrupted macro applies the same rule); the second is derived from the load id.
+LOAD_LOCK_CLASS = int(dbt_project_var("load_lock_class"))
 
 
 def load_lock_key(load_id: str) -> int:

@@ -123,6 +123,13 @@ MIGRATIONS: list[str] = [
         add column files_still_quarantined integer not null default 0;
     create index quarantine_source_uri_content_hash_idx on {schema}.quarantine (source_uri, content_hash);
     """,
+    # 5: the pipeline-health view (dbt model pipeline_health) reads the newest loads and the last day's
+    # rejects on every scrape: indexes keep that an index probe as the log grows.
+    """
+    create index load_log_finished_at_idx on {schema}.load_log (finished_at);
+    create index load_log_started_at_idx on {schema}.load_log (started_at);
+    create index quarantine_quarantined_at_idx on {schema}.quarantine (quarantined_at);
+    """,
 ]
 
 

@@ -153,3 +153,8 @@ def _from_url(url: str) -> ConnectionSettings:
         password=unquote(parts.password or ""),
         sslmode=sslmode,
     )
+
+
+def dbt_project_var(name: str) -> Any:
+    """A var of dbt_project.yml: the one home of the constants the loader and dbt share."""
+    return _read_yaml(PROJECT_ROOT / "dbt_project.yml")["vars"][name]

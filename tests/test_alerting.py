@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.alerting_stack import StackUnavailable, alerting_stack
-from tests.conftest import BACKEND_UNAVAILABLE, SAMPLE_DATA, Backend, wait_for
+from tests.conftest import BACKEND_UNAVAILABLE, FIXTURES, SAMPLE_DATA, Backend, wait_for
 from tests.helpers import BIN_DIR, invoke, load_args, run_dbt
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -151,5 +151,59 @@ def test_prometheus_and_alertmanager_fire_and_resolve_a_low_soc_alert(backend: B
         resolved_after = wait_until(lambda: low_alert_devices() == set(), 30)
         assert resolved_after is not None, "the alert did not resolve when SoC recovered"
         assert HEERLEN not in low_alert_devices()
+    finally:
+        stack_context.__exit__(None, None, None)
+
+
+PIPELINE_ALERTS = {
+    "BatteryPipelineLoadsStopped",
+    "BatteryPipelineBuildsStopped",
+    "BatteryPipelineBacklog",
+    "BatteryPipelineLoadsInterrupted",
+    "BatteryPipelineRejects",
+}
+
+
+def test_pipeline_health_alerts_fire_when_the_schedule_stops_and_resolve_when_it_resumes(
+    postgres_backend: Backend, tmp_path: Path
+) -> None:
+    backend = postgres_backend
+    invoke(load_args(backend.settings, str(SAMPLE_DATA)))
+    run_dbt(backend.settings, tmp_path / "dbt", "build")
+    # Landed but not built yet; a truncated response quarantined; a load that died holding nothing.
+    land_soc(backend, tmp_path / "r1", {UTRECHT: [[int(time.time() * 1000), 50]]})
+    bad = tmp_path / "bad"
+    shutil.copytree(SAMPLE_DATA / "assets", bad / "assets")
+    (bad / "telemetry").mkdir()
+    shutil.copyfile(FIXTURES / "bad_input" / "truncated.json", bad / "telemetry" / f"{HEERLEN}.json")
+    invoke(load_args(backend.settings, str(bad)), expected_exit=3)
+    with backend.connect() as connection:
+        connection.execute(
+            "insert into raw.load_log (load_id, source, loader_version, started_at) values"
+            " (gen_random_uuid(), 'a loader killed with SIGKILL', 'test', now() - interval '2 hours')"
+        )
+        # The schedule stopped five hours ago.
+        connection.execute("update raw.load_log set finished_at = finished_at - interval '5 hours'")
+        connection.execute("update analytics.dbt_build_log set finished_at = finished_at - interval '5 hours'")
+    health = backend.scalar("select row_to_json(pipeline_health)::text from analytics.pipeline_health")
+    assert json.loads(health)["pending_pieces"] == 1, health
+
+    try:
+        stack_context = alerting_stack(backend.settings, tmp_path / "stack")
+        stack = stack_context.__enter__()
+    except StackUnavailable as exc:
+        pytest.skip(f"{BACKEND_UNAVAILABLE}: alerting stack: {exc}")
+    try:
+
+        def firing() -> set[str]:
+            return {alert["labels"]["alertname"] for alert in stack.active_alerts() or []} & PIPELINE_ALERTS
+
+        assert wait_until(lambda: firing() == PIPELINE_ALERTS, 30) is not None, firing()
+
+        # The schedule resumes: a load and a build succeed; the last day's rejects and dead load stay.
+        invoke(load_args(backend.settings, str(SAMPLE_DATA)))
+        run_dbt(backend.settings, tmp_path / "dbt", "build")
+        still = {"BatteryPipelineLoadsInterrupted", "BatteryPipelineRejects"}
+        assert wait_until(lambda: firing() == still, 30) is not None, firing()
     finally:
         stack_context.__exit__(None, None, None)

@@ -9,6 +9,10 @@
             {'columns': ['batch_id']},
             {'columns': ['loaded_at']},
         ],
+        post_hook=[
+            "create index if not exists {{ this.identifier }}_pending_idx on {{ this }} (piece_id)"
+            ~ " where transformed_at is null",
+        ],
     )
 }}
 

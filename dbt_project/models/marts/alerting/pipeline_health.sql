@@ -1,0 +1,87 @@
+{{ config(materialized='view') }}
+
+{#-
+    The pipeline's own health, one row, for the alerting system to scrape every few seconds: how long
+    since a load and a build last succeeded, how much landed data waits for a build, what was
+    rejected in the last day, and loads that died. Every part is an index probe or a range scan of
+    the last day (the load log, quarantine and rejects have time indexes; pending pieces a partial
+    index), so it stays cheap as history grows. Reads raw and the build log directly, like the other
+    alert views: a health check must not wait for the build it is checking.
+-#}
+
+with
+
+last_load as (
+    select max(finished_at) as finished_at
+    from {{ source('raw', 'load_log') }}
+    where status in ('succeeded', 'finished_with_rejects')
+),
+
+last_build as (
+    select max(finished_at) as finished_at
+    from {{ source('pipeline', 'dbt_build_log') }}
+    where succeeded and command in ('build', 'run')
+),
+
+admitted as (
+    select max(piece_id) as newest_piece_id
+    from {{ ref('stg_raw__telemetry_pieces') }}
+),
+
+pending as (
+    select
+        (
+            select count(*)
+            from {{ ref('stg_raw__telemetry_pieces') }}
+            where transformed_at is null
+        )
+        + (
+            select count(*)
+            from {{ source('raw', 'telemetry_pieces') }} as landed
+            cross join admitted
+            where landed.piece_id > coalesce(admitted.newest_piece_id, 0)
+        ) as pieces
+),
+
+loads_last_day as (
+    select
+        count(*) filter (where load_log.status = 'interrupted' or {{ load_is_interrupted('load_log') }})
+            as interrupted,
+        count(*) filter (where load_log.status = 'failed') as failed
+    from {{ source('raw', 'load_log') }} as load_log
+    where load_log.started_at > now() - interval '1 day'
+),
+
+rejects_last_day as (
+    select
+        (
+            select count(*)
+            from {{ ref('dq_telemetry_rejected_points') }}
+            where loaded_at > now() - interval '1 day'
+        ) as points,
+        (
+            select count(*)
+            from {{ source('raw', 'quarantine') }}
+            where quarantined_at > now() - interval '1 day' and disposition = 'rejected'
+        ) as responses
+),
+
+final as (
+    select
+        last_load.finished_at as last_load_at,
+        extract(epoch from now() - last_load.finished_at) as seconds_since_last_load,
+        last_build.finished_at as last_build_at,
+        extract(epoch from now() - last_build.finished_at) as seconds_since_last_build,
+        pending.pieces as pending_pieces,
+        rejects_last_day.points as rejected_points_last_day,
+        rejects_last_day.responses as quarantined_responses_last_day,
+        loads_last_day.interrupted as interrupted_loads_last_day,
+        loads_last_day.failed as failed_loads_last_day
+    from last_load
+    cross join last_build
+    cross join pending
+    cross join loads_last_day
+    cross join rejects_last_day
+)
+
+select * from final
