@@ -86,6 +86,7 @@
     {%- endif %}
 
     {{ run_hooks(post_hooks, inside_transaction=False) }}
+    {% do apply_grants(target_relation, config.get('grants'), should_revoke(existing_relation, full_refresh_mode=rebuild)) %}
     {#- TimescaleDB presents a continuous aggregate as a view in the catalog: comment on it as one. -#}
     {% do persist_docs(target_relation.incorporate(type='view') if timescaledb else target_relation, model) %}
     {{ return({'relations': [target_relation]}) }}
