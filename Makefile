@@ -29,7 +29,7 @@ profile:
 run: setup
 	$(BIN)/loader db start --if-needed
 	$(BIN)/loader load
-	$(BIN)/dbt build
+	$(BIN)/loader build
 	$(BIN)/loader summary
 
 lint: setup

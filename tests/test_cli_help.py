@@ -6,7 +6,10 @@ import pytest
 
 from tests.helpers import invoke
 
-COMMANDS = [[], ["load"], ["status"], ["summary"], ["db"], ["db", "start"], ["db", "stop"], ["db", "status"]]
+COMMANDS = [
+    *([], ["load"], ["build"], ["status"], ["summary"], ["check-soc"], ["prune"], ["generate"]),
+    *(["db"], ["db", "start"], ["db", "stop"], ["db", "status"]),
+]
 
 
 @pytest.mark.parametrize("command", COMMANDS, ids=lambda command: " ".join(command) or "loader")

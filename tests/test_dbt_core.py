@@ -358,4 +358,5 @@ def test_docs_generate_shows_lineage_from_sources_to_every_model_and_exposure(
         "model.battery_telemetry.alert_low_soc",
         "model.battery_telemetry.alert_soc_no_data",
     ]
+    assert parents["exposure.battery_telemetry.pipeline_monitoring"] == ["model.battery_telemetry.pipeline_health"]
     assert (tmp_path / "target" / "catalog.json").exists()
