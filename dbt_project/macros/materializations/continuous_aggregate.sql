@@ -8,6 +8,7 @@
           materialized_only  false (default) = real-time aggregation on
           refresh_policy     {'start_offset': '3 days', 'end_offset': '1 hour', 'schedule_interval': '1 hour'}
           refresh_on_run     true (default): refresh on every dbt run, not only by the policy's job
+          compress_after     compress buckets older than this (default var rollup_compress_after; none: never)
         A changed model SQL takes effect only with --full-refresh (which drops and re-creates it).
     -#}
     {%- set existing_relation = load_cached_relation(this) -%}
@@ -48,6 +49,11 @@
         {%- if refresh_policy %}
             {% call statement('refresh_policy') -%}
                 {{ continuous_aggregate_refresh_policy(target_relation, refresh_policy) }}
+            {%- endcall %}
+        {%- endif %}
+        {%- if config.get('compress_after', var('rollup_compress_after')) %}
+            {% call statement('compression') -%}
+                {{ continuous_aggregate_compression(target_relation, config.get('compress_after', var('rollup_compress_after'))) }}
             {%- endcall %}
         {%- endif %}
         {%- if rebuild or config.get('refresh_on_run', true) %}

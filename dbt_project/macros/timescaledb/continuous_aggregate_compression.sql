@@ -1,0 +1,18 @@
+{% macro continuous_aggregate_compression(relation, compress_after) -%}
+    {#- Compress a continuous aggregate's buckets older than `compress_after` (TimescaleDB segments
+        and orders by its group-by columns). `compress_after` must exceed the refresh policy's
+        start_offset, which TimescaleDB checks. -#}
+    do $$
+    begin
+        if not (
+            select compression_enabled from timescaledb_information.continuous_aggregates
+            where view_schema = '{{ relation.schema }}' and view_name = '{{ relation.identifier }}'
+        ) then
+            alter materialized view {{ relation }} set (timescaledb.compress = true);
+        end if;
+        perform add_compression_policy(
+            '{{ relation }}'::regclass, compress_after => interval '{{ compress_after }}', if_not_exists => true
+        );
+    end
+    $$
+{%- endmacro %}
