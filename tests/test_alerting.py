@@ -8,11 +8,13 @@ import shutil
 import signal
 import subprocess
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
-from tests.alerting_stack import StackUnavailable, alerting_stack
+from tests.alerting_stack import AlertingStack, StackUnavailable, alerting_stack
 from tests.conftest import BACKEND_UNAVAILABLE, FIXTURES, SAMPLE_DATA, Backend, wait_for
 from tests.helpers import BIN_DIR, invoke, load_args, run_dbt
 
@@ -112,6 +114,20 @@ def test_follow_mode_lands_new_readings_without_a_restart_and_stops_cleanly(
     assert postgres_backend.scalar("select count(*) from raw.load_log where status = 'running'") == 0
 
 
+@contextmanager
+def running_stack(backend: Backend, folder: Path) -> Iterator[AlertingStack]:
+    """The real Prometheus, exporter and Alertmanager on `backend`; the test is skipped without them."""
+    try:
+        stack_context = alerting_stack(backend.settings, folder)
+        stack = stack_context.__enter__()
+    except StackUnavailable as exc:
+        pytest.skip(f"{BACKEND_UNAVAILABLE}: alerting stack: {exc}")
+    try:
+        yield stack
+    finally:
+        stack_context.__exit__(None, None, None)
+
+
 def wait_until(condition, timeout_s: float) -> float | None:  # type: ignore[no-untyped-def]
     """Seconds until condition() held, or None if it did not within timeout_s."""
     started = time.monotonic()
@@ -127,12 +143,7 @@ def test_prometheus_and_alertmanager_fire_and_resolve_a_low_soc_alert(backend: B
     run_dbt(backend.settings, tmp_path / "dbt", "build")
     now_ms = int(time.time() * 1000)
     land_soc(backend, tmp_path / "r0", {UTRECHT: [[now_ms - 20_000, 60]], HEERLEN: [[now_ms - 20_000, 70]]})
-    try:
-        stack_context = alerting_stack(backend.settings, tmp_path / "stack")
-        stack = stack_context.__enter__()
-    except StackUnavailable as exc:
-        pytest.skip(f"{BACKEND_UNAVAILABLE}: alerting stack: {exc}")
-    try:
+    with running_stack(backend, tmp_path / "stack") as stack:
 
         def low_alert_devices() -> set[str]:
             return {alert["labels"]["device_id"] for alert in stack.active_alerts("BatteryStateOfChargeLow")}
@@ -151,8 +162,6 @@ def test_prometheus_and_alertmanager_fire_and_resolve_a_low_soc_alert(backend: B
         resolved_after = wait_until(lambda: low_alert_devices() == set(), 30)
         assert resolved_after is not None, "the alert did not resolve when SoC recovered"
         assert HEERLEN not in low_alert_devices()
-    finally:
-        stack_context.__exit__(None, None, None)
 
 
 PIPELINE_ALERTS = {
@@ -188,12 +197,7 @@ def test_pipeline_health_alerts_fire_when_the_schedule_stops_and_resolve_when_it
     health = backend.scalar("select row_to_json(pipeline_health)::text from analytics.pipeline_health")
     assert json.loads(health)["pending_pieces"] == 1, health
 
-    try:
-        stack_context = alerting_stack(backend.settings, tmp_path / "stack")
-        stack = stack_context.__enter__()
-    except StackUnavailable as exc:
-        pytest.skip(f"{BACKEND_UNAVAILABLE}: alerting stack: {exc}")
-    try:
+    with running_stack(backend, tmp_path / "stack") as stack:
 
         def firing() -> set[str]:
             return {alert["labels"]["alertname"] for alert in stack.active_alerts() or []} & PIPELINE_ALERTS
@@ -205,5 +209,3 @@ def test_pipeline_health_alerts_fire_when_the_schedule_stops_and_resolve_when_it
         run_dbt(backend.settings, tmp_path / "dbt", "build")
         still = {"BatteryPipelineLoadsInterrupted", "BatteryPipelineRejects"}
         assert wait_until(lambda: firing() == still, 30) is not None, firing()
-    finally:
-        stack_context.__exit__(None, None, None)
