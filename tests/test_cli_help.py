@@ -2,14 +2,25 @@
 
 from __future__ import annotations
 
+import click
 import pytest
 
+from loader.cli import cli
 from tests.helpers import invoke
 
-COMMANDS = [
-    *([], ["load"], ["build"], ["status"], ["summary"], ["check-soc"], ["prune"], ["generate"]),
-    *(["db"], ["db", "start"], ["db", "stop"], ["db", "status"]),
-]
+
+def every_command(group: click.Group = cli, path: tuple[str, ...] = ()) -> list[list[str]]:
+    """The group itself and every command below it, so a new command is covered without listing it."""
+    found = [list(path)]
+    for name, command in sorted(group.commands.items()):
+        if isinstance(command, click.Group):
+            found += every_command(command, (*path, name))
+        else:
+            found.append([*path, name])
+    return found
+
+
+COMMANDS = every_command()
 
 
 @pytest.mark.parametrize("command", COMMANDS, ids=lambda command: " ".join(command) or "loader")
