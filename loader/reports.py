@@ -85,17 +85,16 @@ def soc_alerts(settings: ConnectionSettings, schema: str | None = None) -> dict[
     """The two state-of-charge alerts, as the dbt views alert_low_soc and alert_soc_no_data give them:
     'low_soc' (latest recent reading below the threshold) and 'no_data' (reported before, silent now)."""
     schema = schema or settings.schema
-    queries = {
-        "low_soc": "select device_id, device_name, soc_pct, reading_at, threshold_pct from {} order by soc_pct",
-        "no_data": "select device_id, device_name, last_reading_at, age_seconds from {} order by age_seconds desc",
+    queries = {  # kind: (view, its columns and order)
+        "low_soc": ("alert_low_soc", "device_id, device_name, soc_pct, reading_at, threshold_pct", "soc_pct"),
+        "no_data": ("alert_soc_no_data", "device_id, device_name, last_reading_at, age_seconds", "age_seconds desc"),
     }
-    views = {"low_soc": "alert_low_soc", "no_data": "alert_soc_no_data"}
     alerts: dict[str, list[dict[str, Any]]] = {}
     with connect(settings) as connection:
-        for kind, view in views.items():
+        for kind, (view, columns, order) in queries.items():
             exists = connection.execute("select to_regclass(%s) is not null", [f"{schema}.{view}"]).fetchone()
             if not exists or not exists[0]:
                 raise LoaderError(f"The alert view {schema}.{view} does not exist yet: run `dbt build` first.")
-            cursor = connection.cursor(row_factory=dict_row)
-            alerts[kind] = cursor.execute(sql.SQL(queries[kind]).format(sql.Identifier(schema, view))).fetchall()
+            query = sql.SQL(f"select {columns} from {{}} order by {order}").format(sql.Identifier(schema, view))
+            alerts[kind] = connection.cursor(row_factory=dict_row).execute(query).fetchall()
     return alerts

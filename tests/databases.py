@@ -52,10 +52,12 @@ def throwaway_postgres(settings: tuple[str, ...] = ()) -> Iterator[ConnectionSet
     pg_ctl = [*run_as, str(bin_dir / "pg_ctl"), "-D", str(data)]
     start = [*pg_ctl, "-l", str(base / "log"), "-o", options, "-w", "start"]
     subprocess.run(start, check=True, capture_output=True)
-    _crash_and_restart[port] = lambda: (
-        subprocess.run([*pg_ctl, "-m", "immediate", "stop"], check=True, capture_output=True),
-        subprocess.run(start, check=True, capture_output=True),
-    )
+
+    def crash_then_start() -> None:
+        subprocess.run([*pg_ctl, "-m", "immediate", "stop"], check=True, capture_output=True)
+        subprocess.run(start, check=True, capture_output=True)
+
+    _crash_and_restart[port] = crash_then_start
     try:
         yield ConnectionSettings(host="127.0.0.1", port=port, dbname="postgres", user="postgres", password="",
                                  sslmode="disable", target="postgres")  # fmt: skip
@@ -65,7 +67,7 @@ def throwaway_postgres(settings: tuple[str, ...] = ()) -> Iterator[ConnectionSet
         shutil.rmtree(base, ignore_errors=True)
 
 
-_crash_and_restart: dict[int, Callable[[], object]] = {}
+_crash_and_restart: dict[int, Callable[[], None]] = {}
 
 
 def crash_and_restart(settings: ConnectionSettings) -> None:

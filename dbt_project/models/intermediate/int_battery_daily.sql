@@ -195,9 +195,7 @@ days_measured as (
         on energy.device_id = soc_cycles.device_id and energy.day = soc_cycles.day
     left join deep_discharges_daily
         on energy.device_id = deep_discharges_daily.device_id and energy.day = deep_discharges_daily.day
-)
-
-,
+),
 
 final as (
     {{
