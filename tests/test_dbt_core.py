@@ -21,7 +21,10 @@ from tests.helpers import invoke, load_args, run_dbt
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 SOC_LOW_PCT = 12
-TEST_VARS = "{telemetry_chunk_interval: '1 day', telemetry_compress_after: '6 hours', low_soc_max_age: '15 minutes'}"
+TEST_VARS = (
+    "{telemetry_chunk_interval: '1 day', telemetry_compress_after: '6 hours', derived_compress_after: '6 hours', "
+    "low_soc_max_age: '15 minutes'}"
+)
 Key = tuple[str, str, int]
 
 

@@ -9,6 +9,10 @@
           refresh_policy     {'start_offset': '3 days', 'end_offset': '1 hour', 'schedule_interval': '1 hour'}
           refresh_on_run     true (default): refresh on every dbt run, not only by the policy's job
           compress_after     compress buckets older than this (default var rollup_compress_after; none: never)
+          chunk_time_interval  the materialization hypertable's chunks (default: TimescaleDB's, 10x the
+                             source's); an hourly rollup needs chunks short enough to grow old and compress
+          create_group_indexes false (default): no index per group-by column; the chunks are small and
+                             compressed, and the indexes would double an uncompressed chunk's size
         A changed model SQL takes effect only with --full-refresh (which drops and re-creates it).
     -#}
     {%- set existing_relation = load_cached_relation(this) -%}
@@ -38,7 +42,11 @@
         {% call statement('main') -%}
             {%- if rebuild %}
                 create materialized view {{ target_relation }}
-                with (timescaledb.continuous, timescaledb.materialized_only = {{ materialized_only }})
+                with (
+                    timescaledb.continuous,
+                    timescaledb.materialized_only = {{ materialized_only }},
+                    timescaledb.create_group_indexes = {{ config.get('create_group_indexes', false) }}
+                )
                 as {{ sql }}
                 with no data
             {%- else %}
@@ -46,6 +54,11 @@
                 set (timescaledb.materialized_only = {{ materialized_only }})
             {%- endif %}
         {%- endcall %}
+        {%- if config.get('chunk_time_interval') %}
+            {% call statement('chunk_interval') -%}
+                {{ continuous_aggregate_chunk_interval(target_relation, config.get('chunk_time_interval')) }}
+            {%- endcall %}
+        {%- endif %}
         {%- if refresh_policy %}
             {% call statement('refresh_policy') -%}
                 {{ continuous_aggregate_refresh_policy(target_relation, refresh_policy) }}

@@ -6,6 +6,8 @@
           chunk_time_interval  e.g. '7 days'
           compression          {'after': '7 days', 'segmentby': [...], 'orderby': 'recorded_at'} or none
           retention_policy     {'drop_after': '2 years'} or none (none removes an existing policy)
+          create_default_indexes  false: no index on the time column alone (and an existing one is
+                               dropped), for tables only ever read by device and time
         Every statement is idempotent and only changes what differs, so it runs on every build.
         On plain PostgreSQL it adds a BRIN index on the time column instead.
     -#}
@@ -25,10 +27,14 @@
         select create_hypertable(
             '{{ relation }}'::regclass,
             by_range('{{ time_column }}', interval '{{ chunk_interval }}'),
+            create_default_indexes => {{ config.get('create_default_indexes', true) }},
             if_not_exists => true,
             migrate_data => true
         );
         select set_chunk_time_interval('{{ relation }}'::regclass, interval '{{ chunk_interval }}');
+        {%- if not config.get('create_default_indexes', true) %}
+            drop index if exists {{ relation.schema }}.{{ relation.identifier }}_{{ time_column }}_idx;
+        {%- endif %}
         {%- if compression %}
             {%- set segmentby = compression.get('segmentby', []) | join(',') -%}
             {%- set orderby = compression.get('orderby', time_column) %}

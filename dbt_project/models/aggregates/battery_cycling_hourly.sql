@@ -4,6 +4,7 @@
         bucket_column='hour_start',
         indexes=[{'columns': ['device_id', 'hour_start'], 'unique': True}],
         refresh_policy={'start_offset': '3 days', 'end_offset': '1 hour', 'schedule_interval': '1 hour'},
+        chunk_time_interval=var('telemetry_chunk_interval'),
     )
 }}
 

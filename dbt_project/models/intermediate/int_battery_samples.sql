@@ -6,7 +6,8 @@
         on_schema_change='fail',
         main_dimension='recorded_at',
         chunk_time_interval=var('telemetry_chunk_interval'),
-        compression=telemetry_compression(['device_id']),
+        create_default_indexes=false,
+        compression=telemetry_compression(['device_id'], after=var('derived_compress_after')),
         pre_hook="{{ refuse_full_refresh_of_history() }}",
         post_hook="{{ timescaledb_hypertable(this) }}",
     )
@@ -63,18 +64,25 @@ readings as (
             source_rows.metric_name,
             source_rows.value,
             null::double precision as delta_kwh,
-            null::double precision as seconds_since_previous,
+            -- A counter reading's interval, from the previous reading read here: one further back
+            -- than the window's gap cap makes the interval a gap either way, which is all it is used for.
+            case
+                when source_rows.metric_name in ('{{ import }}', '{{ export }}')
+                    then extract(epoch from source_rows.recorded_at - lag(source_rows.recorded_at) over (
+                        partition by source_rows.device_id, source_rows.metric_name order by source_rows.recorded_at
+                    ))::double precision
+            end as seconds_since_previous,
             false as is_reset
         from {{ ref('battery_telemetry') }} as source_rows
-        where source_rows.metric_name in ('{{ soc }}', '{{ power }}') {{ in_device_window }}
+        where source_rows.metric_name in ('{{ soc }}', '{{ power }}', '{{ import }}', '{{ export }}') {{ in_device_window }}
         union all
         select
             source_rows.device_id,
             source_rows.recorded_at,
             source_rows.metric_name,
-            source_rows.reading_kwh as value,
+            null::double precision as value,
             source_rows.delta_kwh,
-            source_rows.seconds_since_previous,
+            null::double precision as seconds_since_previous,
             source_rows.is_reset
         from {{ ref('int_telemetry_counter_deltas') }} as source_rows
         where source_rows.metric_name in ('{{ import }}', '{{ export }}') {{ in_device_window }}
@@ -277,7 +285,6 @@ final as (
         export_delta_kwh,
         has_counter_reset,
         has_counter_jump,
-        next_recorded_at,
         seconds_counted,
         is_gap_after,
         is_soc_reading,

@@ -6,7 +6,8 @@
         on_schema_change='fail',
         main_dimension='recorded_at',
         chunk_time_interval=var('telemetry_chunk_interval'),
-        compression=telemetry_compression(['device_id', 'metric_name']),
+        create_default_indexes=false,
+        compression=telemetry_compression(['device_id', 'metric_name'], after=var('derived_compress_after')),
         pre_hook="{{ refuse_full_refresh_of_history() }}",
         post_hook=[
             "{{ timescaledb_hypertable(this) }}",
@@ -17,7 +18,9 @@
 
 {#-
     Per reading of a cumulative energy counter (metrics whose name contains 'Kwh'): the energy counted
-    since the previous reading, with jitter and resets handled by the counter_delta macro. Deltas need
+    since the previous reading, with jitter and resets handled by the counter_delta macro. Only what
+    battery_telemetry does not hold already (the reading and its time are there), so the table stays
+    small next to the core. Deltas need
     the previous reading (window functions), which continuous aggregates cannot do; the daily energy
     aggregate sums these. Incremental: for every series this run's batch touched, deltas are recomputed
     from the reading before the earliest new one, so late and out-of-order readings are handled too.
@@ -98,8 +101,7 @@ with_previous as (
         metric_name,
         value,
         changed_from,
-        lag(value) over series_in_time as previous_value,
-        lag(recorded_at) over series_in_time as previous_recorded_at
+        lag(value) over series_in_time as previous_value
     from readings
     window series_in_time as (partition by device_id, metric_name order by recorded_at)
 ),
@@ -109,9 +111,6 @@ final as (
         recorded_at,
         device_id,
         metric_name,
-        value as reading_kwh,
-        previous_recorded_at,
-        extract(epoch from recorded_at - previous_recorded_at)::double precision as seconds_since_previous,
         {{ counter_delta('previous_value', 'value', var('counter_jitter_tolerance_kwh')) }} as delta_kwh,
         coalesce(previous_value - value > {{ var('counter_jitter_tolerance_kwh') }}, false) as is_reset
     from with_previous

@@ -76,6 +76,26 @@ with
     ),
 {% endif %}
 
+samples_in_time as (
+    select
+        *,
+        -- The next reading (not stored: the samples table stays small): an hour-boundary row lies
+        -- between two readings at most once, so it is the next row or, past such a row, the one after.
+        case
+            when lead(is_hour_boundary) over device_in_time then lead(recorded_at, 2) over device_in_time
+            else lead(recorded_at) over device_in_time
+        end as next_recorded_at,
+        lag(recorded_at) over device_in_time as previous_recorded_at
+    from (
+        {#- One gap cap before the window: a row's previous sample and SoC. A window's first counter
+            jump or re-calibration whose previous sample lies further back (right after an outage)
+            gets that sample's time only from a build from scratch: started_at can differ. -#}
+        {{ device_rows_since(ref('int_battery_samples'), 'recompute_windows' if is_incremental() else none,
+                             lookback_seconds=gap_cap) }}
+    ) as samples
+    window device_in_time as (partition by device_id order by recorded_at)
+),
+
 samples as (
     select
         device_id,
@@ -85,21 +105,14 @@ samples as (
         seconds_counted,
         is_gap_after,
         has_counter_jump,
-        lag(recorded_at) over device_in_time as previous_recorded_at,
+        previous_recorded_at,
         soc_pct,
         battery_power_w,
         soc_step_pct,
         is_soc_recalibration,
         is_hour_boundary,
         abs(battery_power_w) > {{ idle_w }} as is_power_flowing
-    from (
-        {#- One gap cap before the window: a row's previous sample and SoC. A window's first counter
-            jump or re-calibration whose previous sample lies further back (right after an outage)
-            gets that sample's time only from a build from scratch: started_at can differ. -#}
-        {{ device_rows_since(ref('int_battery_samples'), 'recompute_windows' if is_incremental() else none,
-                             lookback_seconds=gap_cap) }}
-    ) as samples
-    window device_in_time as (partition by device_id order by recorded_at)
+    from samples_in_time
 ),
 
 gaps as (
@@ -116,20 +129,40 @@ gaps as (
 ),
 
 counter_resets as (
+    -- The reading and the one before it come from battery_telemetry (the deltas keep neither): an
+    -- index lookup each, per reset (lateral, so the planner cannot turn it into a scan of the core).
     select
-        device_id,
+        resets.device_id,
         'counter_reset' as anomaly_type,
-        recorded_at as detected_at,
-        previous_recorded_at as started_at,
-        recorded_at as ended_at,
-        metric_name,
-        metric_name || ' dropped to ' || round(reading_kwh::numeric, 2) || ' kWh (reset or meter swap)'
+        resets.recorded_at as detected_at,
+        previous_reading.recorded_at as started_at,
+        resets.recorded_at as ended_at,
+        resets.metric_name,
+        resets.metric_name || ' dropped to ' || round(reset_reading.value::numeric, 2) || ' kWh (reset or meter swap)'
             as details
     from (
         {#- Through the partial index on resets: a reset is rare, the table is not. -#}
         {{ device_rows_since(ref('int_telemetry_counter_deltas'), 'recompute_windows' if is_incremental() else none,
                              condition='is_reset') }}
-    ) as counter_readings
+    ) as resets
+    inner join lateral (
+        select telemetry.value
+        from {{ ref('battery_telemetry') }} as telemetry
+        where
+            telemetry.device_id = resets.device_id
+            and telemetry.metric_name = resets.metric_name
+            and telemetry.recorded_at = resets.recorded_at
+    ) as reset_reading on true
+    left join lateral (
+        select telemetry.recorded_at
+        from {{ ref('battery_telemetry') }} as telemetry
+        where
+            telemetry.device_id = resets.device_id
+            and telemetry.metric_name = resets.metric_name
+            and telemetry.recorded_at < resets.recorded_at
+        order by telemetry.recorded_at desc
+        limit 1
+    ) as previous_reading on true
 ),
 
 counter_jumps as (
