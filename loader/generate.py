@@ -29,24 +29,24 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO
 
-SOC = "StateOfChargePercentage"
-BATTERY_POWER = "BatteryPowerW"
-BATTERY_IMPORT = "BatteryImportKwh"
-BATTERY_EXPORT = "BatteryExportKwh"
-GRID_POWER = "GridPowerW-mainmeter"
-GRID_IMPORT = "GridImportKwh-mainmeter"
-GRID_EXPORT = "GridExportKwh-mainmeter"
-SUB_POWER = "GridPowerW-submeter"
-SUB_IMPORT = "GridImportKwh-submeter"
-SUB_EXPORT = "GridExportKwh-submeter"
-SOLAR_POWER = "GeneratedPowerW"
-SOLAR_EXPORT = "GeneratedExportKwh"
-SETPOINT = "PowerSetpointW"
-SETPOINT_EXTERNAL = "PowerSetpointExternalW"
-ALL_METRICS = [
-    SOC, BATTERY_POWER, BATTERY_IMPORT, BATTERY_EXPORT, GRID_POWER, GRID_IMPORT, GRID_EXPORT,
-    SUB_POWER, SUB_IMPORT, SUB_EXPORT, SOLAR_POWER, SOLAR_EXPORT, SETPOINT, SETPOINT_EXTERNAL,
-]  # fmt: skip
+from loader.metrics import (
+    ALL_METRICS,
+    BATTERY_EXPORT,
+    BATTERY_IMPORT,
+    BATTERY_POWER,
+    GRID_EXPORT,
+    GRID_IMPORT,
+    GRID_POWER,
+    SETPOINT,
+    SETPOINT_EXTERNAL,
+    SOC,
+    SOLAR_EXPORT,
+    SOLAR_POWER,
+    SUB_EXPORT,
+    SUB_IMPORT,
+    SUB_POWER,
+)
+
 SUBMETER_METRICS = {SUB_POWER, SUB_IMPORT, SUB_EXPORT}
 SOLAR_METRICS = {SOLAR_POWER, SOLAR_EXPORT}
 SITES = ["Utrecht", "Heerlen", "Zwolle", "Amersfoort", "Eindhoven", "Groningen", "Almere", "Breda", "Nijmegen",

@@ -21,12 +21,12 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from loader import __version__
+from loader import __version__, metrics
 from loader.errors import LoaderError
 from loader.job_locks import embedded_turn, is_shared_session_server
 from loader.load_liveness import hold_load_lock, mark_interrupted_loads, release_load_lock, this_loader
 from loader.schema import DEFAULT_RAW_SCHEMA, migrate
-from loader.settings import ConnectionSettings
+from loader.settings import ConnectionSettings, dbt_project_var
 from loader.sources import DirectorySource, Document, HttpSource, MissingDocument
 from loader.telemetry_parser import (
     DEFAULT_MAX_POINTS,
@@ -41,10 +41,12 @@ QUARANTINE_MAX_BYTES = 16 << 20
 HASH_BLOCK = 1 << 20
 
 
-DEFAULT_LATEST_METRICS = ("StateOfChargePercentage",)
-# Readings outside these ranges never become a metric's latest reading (the same rule as dbt staging),
-# so an invalid reading cannot hide the valid one before it.
-LATEST_READING_RANGES = {"StateOfChargePercentage": (0, 100)}
+DEFAULT_LATEST_METRICS = (metrics.SOC,)
+# Readings outside these ranges never become a metric's latest reading (dbt staging's rule, from the
+# same vars), so an invalid reading cannot hide the valid one before it.
+LATEST_READING_RANGES = {metrics.SOC: tuple(dbt_project_var("soc_valid_range_pct"))}
+MIN_VALID_EPOCH_MS = int(dbt_project_var("min_valid_epoch_ms"))
+MAX_FUTURE_MS = int(dbt_project_var("max_future_ms"))
 
 
 @dataclass
@@ -297,14 +299,14 @@ class _Sink:
                 " cross join lateral jsonb_array_elements(piece.payload -> 'data') as element (point)"
                 " where piece.piece_id = %s and jsonb_typeof(point -> 0) = 'number'"
                 " and jsonb_typeof(point -> 1) = 'number'"
-                " and (point ->> 0)::numeric between 946684800000 and extract(epoch from now()) * 1000 + 86400000"
+                " and (point ->> 0)::numeric between %s and extract(epoch from now()) * 1000 + %s"
                 " and (point ->> 1)::numeric between %s and %s"
                 " order by (point ->> 0)::numeric desc limit 1"
                 " on conflict (device_id, metric_name) do update set recorded_at = excluded.recorded_at,"
                 " value = excluded.value, piece_id = excluded.piece_id, loaded_at = excluded.loaded_at"
                 " where latest_readings.recorded_at < excluded.recorded_at"
             ),
-            [piece_id, low, high],
+            [piece_id, MIN_VALID_EPOCH_MS, MAX_FUTURE_MS, low, high],
         )
 
     def insert_assets(self, document: Document, payload_json: str, items: int, total: int | None) -> bool:

@@ -1,4 +1,4 @@
-"""Every kind of malformed input in DATA_FORMAT.md: a clear message naming the file and the reason,
+"""Every kind of malformed input the README's "Bad input" lists: a clear message naming the file and the reason,
 a quarantine record, and the valid input of the same run still lands."""
 
 from __future__ import annotations

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from loader.generate import BATTERY_POWER, SOC, FleetSpec, generate_fleet
+from loader.generate import FleetSpec, generate_fleet
+from loader.metrics import BATTERY_POWER, SOC
 from tests.conftest import Backend
 from tests.helpers import invoke, load_args, run_dbt
 

@@ -8,7 +8,8 @@ import statistics
 from itertools import pairwise
 from pathlib import Path
 
-from loader.generate import BATTERY_EXPORT, BATTERY_IMPORT, BATTERY_POWER, SOC, FleetSpec, generate_fleet
+from loader.generate import FleetSpec, generate_fleet
+from loader.metrics import BATTERY_EXPORT, BATTERY_IMPORT, BATTERY_POWER, SOC
 from tests.helpers import PROJECT_ROOT, invoke
 
 

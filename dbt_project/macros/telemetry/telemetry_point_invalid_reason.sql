@@ -6,16 +6,14 @@
         when {{ timestamp_type }} <> 'number' then 'timestamp is not a number'
         when {{ recorded_ms }} between 946684800 and 4102444800
             then 'timestamp looks like epoch seconds, not milliseconds'
-        when {{ recorded_ms }} < {{ var('min_valid_epoch_ms', 946684800000) }}
-            or {{ recorded_ms }} > (extract(epoch from now()) * 1000 + 86400000)
+        when not {{ epoch_ms_is_valid(recorded_ms) }}
             then 'timestamp out of range (before 2000 or in the future)'
         when {{ value_type }} = 'null' then 'value is null'
         when {{ value_type }} = 'string' and ({{ point }} ->> 1) in ('NaN', 'Infinity', '-Infinity')
             then 'value is not finite (' || ({{ point }} ->> 1) || ')'
         when {{ value_type }} <> 'number' then 'value is not a number (' || {{ value_type }} || ')'
         when abs({{ value_numeric }}) > 1e300 then 'value out of range'
-        when {{ metric_name }} = '{{ var("soc_metric_name", "StateOfChargePercentage") }}'
-            and {{ value_numeric }} not between 0 and 100
-            then 'state of charge outside 0-100'
+        when {{ metric_name }} = '{{ var("soc_metric_name") }}' and not {{ soc_is_valid(value_numeric) }}
+            then 'state of charge outside {{ var("soc_valid_range_pct") | join("-") }}'
     end
 {%- endmacro %}

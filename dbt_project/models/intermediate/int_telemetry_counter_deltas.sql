@@ -35,7 +35,7 @@ with
             metric_name,
             changed_from
         from {{ ref('int_telemetry_batch_changes') }}
-        where batch_id = '{{ invocation_id }}' and metric_name ilike '%kwh%'
+        where batch_id = '{{ invocation_id }}' and {{ is_energy_counter('metric_name') }}
     ),
 
     series_windows as (
@@ -90,7 +90,7 @@ with
             value,
             '-infinity'::timestamptz as changed_from
         from {{ ref('battery_telemetry') }}
-        where metric_name ilike '%kwh%'
+        where {{ is_energy_counter('metric_name') }}
     ),
 {% endif %}
 

@@ -35,17 +35,17 @@ latest_transformed as (
 ),
 
 latest_landed as (
-    -- Readings the loader has committed that dbt may not have transformed yet; same validity rule
-    -- for state of charge as staging (a number within 0-100).
+    -- Readings the loader has committed that dbt may not have transformed yet (the loader keeps only
+    -- state of charge within the valid range there).
     select
         device_id,
         recorded_at,
-        (value #>> '{}')::double precision as value
-    from {{ source('raw', 'latest_readings') }}
+        value
+    from {{ ref('stg_raw__latest_readings') }}
     where
         metric_name = '{{ var("soc_metric_name") }}'
         and recorded_at > now() - interval '{{ var("low_soc_max_age") }}'
-        and (value #>> '{}')::numeric between 0 and 100
+        and {{ soc_is_valid('value') }}
 ),
 
 latest_soc as (

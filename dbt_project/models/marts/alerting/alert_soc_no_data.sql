@@ -19,7 +19,7 @@ newest_landed as (
     select
         device_id,
         recorded_at
-    from {{ source('raw', 'latest_readings') }}
+    from {{ ref('stg_raw__latest_readings') }}
     where metric_name = '{{ var("soc_metric_name") }}'
 ),
 

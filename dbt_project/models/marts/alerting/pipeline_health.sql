@@ -5,21 +5,22 @@
     since a load and a build last succeeded, how much landed data waits for a build, what was
     rejected in the last day, and loads that died. Every part is an index probe or a range scan of
     the last day (the load log, quarantine and rejects have time indexes; pending pieces a partial
-    index), so it stays cheap as history grows. Reads raw and the build log directly, like the other
-    alert views: a health check must not wait for the build it is checking.
+    index), so it stays cheap as history grows. Reads raw and the build log through staging views
+    (never through a table a build fills), like the other alert views: a health check must not wait
+    for the build it is checking.
 -#}
 
 with
 
 last_load as (
     select max(finished_at) as finished_at
-    from {{ source('raw', 'load_log') }}
+    from {{ ref('stg_raw__load_log') }}
     where status in ('succeeded', 'finished_with_rejects')
 ),
 
 last_build as (
     select max(finished_at) as finished_at
-    from {{ source('pipeline', 'dbt_build_log') }}
+    from {{ ref('stg_pipeline__dbt_build_log') }}
     where succeeded and command in ('build', 'run')
 ),
 
@@ -37,7 +38,7 @@ pending as (
         )
         + (
             select count(*)
-            from {{ source('raw', 'telemetry_pieces') }} as landed
+            from {{ ref('stg_raw__landed_pieces') }} as landed
             cross join admitted
             where landed.piece_id > coalesce(admitted.newest_piece_id, 0)
         ) as pieces
@@ -48,7 +49,7 @@ loads_last_day as (
         count(*) filter (where load_log.status = 'interrupted' or {{ load_is_interrupted('load_log') }})
             as interrupted,
         count(*) filter (where load_log.status = 'failed') as failed
-    from {{ source('raw', 'load_log') }} as load_log
+    from {{ ref('stg_raw__load_log') }} as load_log
     where load_log.started_at > now() - interval '1 day'
 ),
 
@@ -61,7 +62,7 @@ rejects_last_day as (
         ) as points,
         (
             select count(*)
-            from {{ source('raw', 'quarantine') }}
+            from {{ ref('stg_raw__quarantine') }}
             where quarantined_at > now() - interval '1 day' and disposition = 'rejected'
         ) as responses
 ),

@@ -34,7 +34,7 @@ with
     batch_devices as (
         select
             device_id,
-            min(changed_from) filter (where metric_name ilike '%kwh%') as counters_changed_from
+            min(changed_from) filter (where {{ is_energy_counter('metric_name') }}) as counters_changed_from
         from {{ ref('int_telemetry_batch_changes') }}
         where batch_id = '{{ invocation_id }}'
         group by device_id

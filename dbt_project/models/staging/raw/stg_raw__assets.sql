@@ -16,14 +16,16 @@ items as (
         responses.response_id,
         responses.load_id,
         responses.loaded_at,
-        listed.item
+        listed.item,
+        listed.item_index
     from responses
-    cross join lateral jsonb_array_elements(responses.payload -> 'items') as listed (item)
+    cross join lateral jsonb_array_elements(responses.payload -> 'items') with ordinality as listed (item, item_index)
 ),
 
 final as (
     select
         response_id,
+        item_index,
         load_id,
         loaded_at,
         case

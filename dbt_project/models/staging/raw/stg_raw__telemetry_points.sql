@@ -30,14 +30,17 @@ piece_points as (
         batch_pieces.loaded_at,
         raw_pieces.payload -> 'data' as points,
         -- A clean piece (the usual case) has only [integer, plain decimal] points (the loader's
-        -- is_plain_numeric), all within the valid time range, and a state of charge within 0-100:
-        -- its points take the fast path below. Others are judged point by point.
+        -- is_plain_numeric), all within the valid time range, and a state of charge within the valid
+        -- range: its points take the fast path below. Others are judged point by point.
         raw_pieces.is_plain_numeric
-        and raw_pieces.first_recorded_ms >= {{ var('min_valid_epoch_ms', 946684800000) }}
-        and raw_pieces.last_recorded_ms <= extract(epoch from now()) * 1000 + 86400000
+        and {{ epoch_ms_is_valid('raw_pieces.first_recorded_ms') }}
+        and {{ epoch_ms_is_valid('raw_pieces.last_recorded_ms') }}
         and (
             batch_pieces.metric_name <> '{{ var("soc_metric_name") }}'
-            or not jsonb_path_exists(raw_pieces.payload, 'strict $.data[*] ? (@[1] < 0 || @[1] > 100)')
+            or not jsonb_path_exists(
+                raw_pieces.payload,
+                'strict $.data[*] ? (@[1] < {{ var("soc_valid_range_pct")[0] }} || @[1] > {{ var("soc_valid_range_pct")[1] }})'
+            )
         ) as is_clean
     from batch_pieces
     inner join {{ source('raw', 'telemetry_pieces') }} as raw_pieces

@@ -1,0 +1,121 @@
+"""The dbt project's structure rules, checked over dbt's manifest (what dbt_project_evaluator would check,
+written out for the few rules this project keeps): the DAG flows one way, only staging reads sources,
+every model states its grain, every macro is documented with its arguments."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from loader.settings import ConnectionSettings
+from tests.helpers import copy_dbt_project, run_dbt
+
+# Each model folder's place in the flow: a model may read its own rank or an earlier one (the rollups
+# and the intermediate models read each other; nothing but a mart reads a mart).
+LAYER_RANKS = {"staging": 0, "core": 1, "intermediate": 2, "aggregates": 2, "data_quality": 2, "marts": 3}
+GRAIN_TESTS = {"unique", "unique_combination_of_columns", "one_row"}
+# dbt parse needs a profile, not a connection.
+NO_DATABASE = ConnectionSettings(
+    host="127.0.0.1", port=1, dbname="none", user="none", password="none", sslmode="disable"
+)
+
+
+def parse_manifest(project_dir: Path, work: Path) -> dict:
+    run_dbt(NO_DATABASE, work, "parse", project_dir=project_dir)
+    return json.loads((work / "target" / "manifest.json").read_text())
+
+
+def layer_of(node: dict) -> str:
+    return Path(node["original_file_path"]).parts[2]
+
+
+def structure_violations(manifest: dict) -> list[str]:
+    """Every broken rule, as a sentence naming the node."""
+    nodes = manifest["nodes"]
+    models = {key: node for key, node in nodes.items() if node["resource_type"] == "model"}
+    violations = []
+    for key, model in models.items():
+        layer = layer_of(model)
+        if layer not in LAYER_RANKS:
+            violations.append(f"{key} lives in {layer}/, not in one of {sorted(LAYER_RANKS)}")
+            continue
+        for parent in model["depends_on"]["nodes"]:
+            if parent.startswith("source.") and layer != "staging":
+                violations.append(f"{key} reads {parent}: only staging models read sources")
+            if parent in models and LAYER_RANKS[layer_of(models[parent])] > LAYER_RANKS[layer]:
+                violations.append(f"{key} ({layer}) reads {parent} ({layer_of(models[parent])}): the DAG flows one way")
+        if layer == "marts" and not model["name"].startswith(("fct_", "dim_", "alert_", "pipeline_")):
+            violations.append(f"{key} is a mart named neither fct_, dim_ nor for its consumer (alert_, pipeline_)")
+        has_grain_test = any(
+            test["test_metadata"]["name"] in GRAIN_TESTS
+            for test in nodes.values()
+            if test["resource_type"] == "test"
+            and test.get("test_metadata")
+            and key in test["depends_on"]["nodes"]
+            and test.get("attached_node") == key
+        )
+        has_grain_constraint = any(
+            constraint["type"] in ("unique", "primary_key") for constraint in model.get("constraints", [])
+        ) or any(
+            constraint["type"] in ("unique", "primary_key")
+            for column in model["columns"].values()
+            for constraint in column.get("constraints", [])
+        )
+        # An ephemeral model has no relation to test: its grain is tested where it is materialized.
+        if not (has_grain_test or has_grain_constraint or model["config"]["materialized"] == "ephemeral"):
+            violations.append(f"{key} has no grain: no unique test and no unique constraint")
+    for key, macro in manifest["macros"].items():
+        if macro["package_name"] != manifest["metadata"]["project_name"] or "materialization" in key:
+            continue
+        if not macro["description"]:
+            violations.append(f"{key} has no description in a _<folder>__macros.yml")
+        signature = re.search(r"(?:macro|test)\s+\w+\((.*?)\)\s*-?%}", macro["macro_sql"], re.DOTALL)
+        arguments = (
+            {part.split("=")[0].strip() for part in signature.group(1).split(",") if part.strip()}
+            if signature
+            else set()
+        )
+        documented = {argument["name"] for argument in macro["arguments"]}
+        if arguments != documented:
+            violations.append(f"{key} takes {sorted(arguments)} but its YAML documents {sorted(documented)}")
+    return violations
+
+
+def test_the_project_keeps_its_structure_rules(tmp_path: Path) -> None:
+    manifest = parse_manifest(Path(__file__).resolve().parents[1], tmp_path)
+    assert structure_violations(manifest) == []
+
+
+@pytest.mark.parametrize(
+    ("planted_file", "planted_sql", "expected"),
+    [
+        ("intermediate/int_reads_a_mart.sql", "select * from {{ ref('fct_device_health') }}", "the DAG flows one way"),
+        (
+            "marts/fct_reads_raw.sql",
+            "select * from {{ source('raw', 'load_log') }}",
+            "only staging models read sources",
+        ),
+    ],
+)
+def test_a_planted_violation_is_reported(tmp_path: Path, planted_file: str, planted_sql: str, expected: str) -> None:
+    project = copy_dbt_project(tmp_path / "project")
+    (project / "dbt_project" / "models" / planted_file).write_text(planted_sql + "\n")
+    violations = structure_violations(parse_manifest(project, tmp_path / "work"))
+    planted = Path(planted_file).stem
+    assert any(planted in violation and expected in violation for violation in violations), violations
+    assert any(planted in violation and "has no grain" in violation for violation in violations), violations
+
+
+def test_an_undocumented_macro_argument_is_reported(tmp_path: Path) -> None:
+    project = copy_dbt_project(tmp_path / "project")
+    macro = project / "dbt_project" / "macros" / "timescaledb" / "bucket_start.sql"
+    macro.write_text(
+        macro.read_text().replace(
+            "bucket_start(bucket_width, time_column)", "bucket_start(bucket_width, time_column, origin=none)"
+        )
+    )
+    violations = structure_violations(parse_manifest(project, tmp_path / "work"))
+    assert any("bucket_start takes" in violation and "origin" in violation for violation in violations), violations
