@@ -24,12 +24,12 @@ from pathlib import Path
 import psycopg
 
 from bench.dbt_bench import _Embedded
+from harness.alerting_stack import alerting_stack
+from harness.databases import throwaway_postgres
+from harness.dbt import run_dbt
 from loader.landing import run_load
 from loader.settings import ConnectionSettings
 from loader.sources import DirectorySource
-from tests.alerting_stack import alerting_stack
-from tests.databases import throwaway_postgres
-from tests.helpers import run_dbt
 
 SAMPLE = Path(__file__).resolve().parents[1] / "data"
 UTRECHT = "f31b650b-5f18-4a98-b01f-1170715a0796"

@@ -22,11 +22,11 @@ import psycopg
 
 from bench.fleets import count_points, split_by_time
 from bench.loader_bench import OUT, land
+from harness.databases import free_port, throwaway_postgres
+from harness.dbt import run_dbt
 from loader.embedded import EmbeddedServer
 from loader.generate import FleetSpec, generate_fleet
 from loader.settings import ConnectionSettings
-from tests.databases import free_port, throwaway_postgres
-from tests.helpers import run_dbt
 
 # The models the degradation marts add to a build (names start with these).
 DEGRADATION_MODELS = ("int_battery_", "int_device_", "int_capacity_", "battery_cycling_hourly", "fct_")

@@ -20,10 +20,10 @@ import psycopg
 
 from bench.dbt_bench import DEGRADATION_MODELS, _Embedded
 from bench.loader_bench import OUT, land
+from harness.databases import throwaway_postgres
+from harness.dbt import run_dbt
+from harness.degradation_truth import compare, format_table, project_with_specs
 from loader.generate import FleetSpec, generate_fleet
-from tests.databases import throwaway_postgres
-from tests.degradation_truth import compare, format_table, project_with_specs
-from tests.helpers import run_dbt
 
 
 def run_backend(name: str, settings_factory, fleet: Path, without_spec: int) -> None:  # type: ignore[no-untyped-def]

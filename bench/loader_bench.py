@@ -20,10 +20,10 @@ import tempfile
 import time
 from pathlib import Path
 
+from harness.databases import free_port, throwaway_postgres
 from loader.embedded import EmbeddedServer
 from loader.generate import FleetSpec, generate_fleet
 from loader.settings import ConnectionSettings
-from tests.databases import free_port, throwaway_postgres
 
 OUT = Path(__file__).resolve().parent / "out"
 LOADER = Path(sys.executable).parent / "loader"

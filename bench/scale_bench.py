@@ -27,10 +27,10 @@ import psycopg
 from bench.dbt_bench import _Embedded
 from bench.fleets import count_points, split_by_time
 from bench.loader_bench import OUT, land
+from harness.databases import throwaway_postgres
+from harness.dbt import run_dbt
 from loader.generate import FleetSpec, generate_fleet
 from loader.settings import ConnectionSettings
-from tests.databases import throwaway_postgres
-from tests.helpers import run_dbt
 
 # Hypertables other than the core, reported one by one.
 DERIVED_HYPERTABLES = ("int_telemetry_counter_deltas", "int_battery_samples")

@@ -16,6 +16,7 @@ from typing import Any
 import click
 
 from loader import __version__, exit_codes
+from loader.connection import connect
 from loader.embedded import EmbeddedServer
 from loader.errors import LoaderError
 from loader.generate import FleetSpec, generate_fleet
@@ -26,10 +27,10 @@ from loader.job_locks import (
     embedded_turn,
     is_shared_session_server,
 )
-from loader.landing import DEFAULT_LATEST_METRICS, LoadOptions, LoadSummary, Progress, connect, run_load
+from loader.landing import DEFAULT_LATEST_METRICS, LoadOptions, LoadSummary, Progress, run_load
+from loader.migrations import DEFAULT_RAW_SCHEMA
 from loader.reports import database_summary, recent_loads, soc_alerts
 from loader.retention import prune_transformed_pieces
-from loader.schema import DEFAULT_RAW_SCHEMA
 from loader.settings import PROJECT_ROOT, ConnectionSettings, resolve_connection
 from loader.sources import HttpSettings, open_source
 from loader.telemetry_parser import DEFAULT_MAX_POINTS
@@ -83,7 +84,18 @@ def _settings(database_url: str | None, target: str | None, profiles_dir: str | 
     return resolve_connection(database_url, target, profiles_dir)
 
 
-@click.group(context_settings=CONTEXT_SETTINGS)
+class _LoaderGroup(click.Group):
+    """Turns the library's LoaderError into click's error: its sentence on stderr, its exit code."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except LoaderError as error:
+            click.echo(f"Error: {error.message}", err=True)
+            ctx.exit(error.exit_code)
+
+
+@click.group(cls=_LoaderGroup, context_settings=CONTEXT_SETTINGS)
 @click.version_option(__version__, prog_name="loader")
 def cli() -> None:
     """Land battery telemetry API responses raw, as JSONB, for dbt to transform.

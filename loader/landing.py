@@ -22,10 +22,11 @@ import psycopg
 from psycopg import sql
 
 from loader import __version__, metrics
+from loader.connection import connect
 from loader.errors import LoaderError
 from loader.job_locks import embedded_turn, is_shared_session_server
 from loader.load_liveness import hold_load_lock, mark_interrupted_loads, release_load_lock, this_loader
-from loader.schema import DEFAULT_RAW_SCHEMA, migrate
+from loader.migrations import DEFAULT_RAW_SCHEMA, migrate
 from loader.settings import ConnectionSettings, dbt_project_var
 from loader.sources import DirectorySource, Document, HttpSource, MissingDocument
 from loader.telemetry_parser import (
@@ -352,16 +353,6 @@ class _Sink:
 def _read_capped(document: Document) -> bytes:
     with document.open() as stream:
         return stream.read(QUARANTINE_MAX_BYTES + 1)
-
-
-def connect(settings: ConnectionSettings) -> psycopg.Connection:
-    try:
-        # No server-side prepared statements: on the embedded database all clients share one session,
-        # where psycopg's per-connection statement names would collide.
-        return psycopg.connect(settings.conninfo, autocommit=True, connect_timeout=15, prepare_threshold=None)
-    except psycopg.OperationalError as exc:
-        reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else "unknown reason"
-        raise LoaderError(f"Cannot connect to the database {settings.display}: {reason}") from None
 
 
 class _Run:

@@ -7,10 +7,10 @@ from typing import Any
 from psycopg import sql
 from psycopg.rows import dict_row
 
+from loader.connection import connect
 from loader.errors import LoaderError
-from loader.landing import connect
 from loader.load_liveness import interrupted_load_ids
-from loader.schema import migrate
+from loader.migrations import migrate
 from loader.settings import ConnectionSettings
 
 

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 import psycopg
 from psycopg import sql
 
+from loader.connection import connect
 from loader.errors import LoaderError
-from loader.landing import connect
 from loader.settings import ConnectionSettings
 
 LEDGER_TABLE = "stg_raw__telemetry_pieces"

@@ -15,10 +15,10 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from harness.databases import ClusterUnavailable, free_port, throwaway_postgres
 from loader.embedded import EmbeddedServer
 from loader.errors import LoaderError
 from loader.settings import ConnectionSettings
-from tests.databases import ClusterUnavailable, free_port, throwaway_postgres
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SAMPLE_DATA = PROJECT_ROOT / "data"

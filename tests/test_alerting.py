@@ -15,9 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.alerting_stack import AlertingStack, StackUnavailable, alerting_stack
+from harness.alerting_stack import AlertingStack, StackUnavailable, alerting_stack
+from harness.dbt import BIN_DIR, run_dbt
 from tests.conftest import BACKEND_UNAVAILABLE, FIXTURES, SAMPLE_DATA, Backend, wait_for
-from tests.helpers import BIN_DIR, invoke, load_args, run_dbt
+from tests.helpers import invoke, load_args
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

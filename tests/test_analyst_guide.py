@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from harness.dbt import BIN_DIR, PROJECT_ROOT, copy_dbt_project, run_dbt
 from loader.generate import FleetSpec, generate_fleet
 from tests.conftest import Backend
-from tests.helpers import BIN_DIR, PROJECT_ROOT, copy_dbt_project, invoke, load_args, run_dbt
+from tests.helpers import invoke, load_args
 
 GUIDE = PROJECT_ROOT / "docs" / "analyst-guide.md"
 TEMPLATES = PROJECT_ROOT / "docs" / "templates"

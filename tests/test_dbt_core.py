@@ -14,10 +14,11 @@ from pathlib import Path
 
 import pytest
 
+from harness.dbt import run_dbt
 from loader.generate import FleetSpec, generate_fleet
 from loader.metrics import BATTERY_POWER, SOC
 from tests.conftest import Backend
-from tests.helpers import invoke, load_args, run_dbt
+from tests.helpers import invoke, load_args
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -22,10 +22,11 @@ from typing import Any
 
 import pytest
 
+from harness.dbt import run_dbt
+from harness.degradation_truth import compare, format_table, project_with_specs
 from loader.generate import FleetSpec, generate_fleet
 from tests.conftest import Backend
-from tests.degradation_truth import compare, format_table, project_with_specs
-from tests.helpers import invoke, load_args, run_dbt
+from tests.helpers import invoke, load_args
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -11,8 +11,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from harness.databases import free_port
 from loader.embedded import EmbeddedServer
-from tests.databases import free_port
 from tests.helpers import invoke
 
 pytestmark = pytest.mark.integration

@@ -8,9 +8,10 @@ import statistics
 from itertools import pairwise
 from pathlib import Path
 
+from harness.dbt import PROJECT_ROOT
 from loader.generate import FleetSpec, generate_fleet
 from loader.metrics import BATTERY_EXPORT, BATTERY_IMPORT, BATTERY_POWER, SOC
-from tests.helpers import PROJECT_ROOT, invoke
+from tests.helpers import invoke
 
 
 def digest(folder: Path) -> dict[str, str]:

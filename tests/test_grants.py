@@ -7,9 +7,10 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from harness.dbt import run_dbt
 from loader.settings import ConnectionSettings
 from tests.conftest import SAMPLE_DATA, Backend
-from tests.helpers import invoke, load_args, run_dbt
+from tests.helpers import invoke, load_args
 
 pytestmark = pytest.mark.integration
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from harness.databases import free_port
 from tests.conftest import SAMPLE_DATA, Backend
-from tests.databases import free_port
 from tests.helpers import invoke, load_args
 
 pytestmark = pytest.mark.integration

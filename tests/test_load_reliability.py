@@ -14,10 +14,11 @@ from pathlib import Path
 
 import pytest
 
+from harness.databases import ClusterUnavailable, crash_and_restart, throwaway_postgres
+from harness.dbt import BIN_DIR
 from loader.generate import FleetSpec, generate_fleet
 from tests.conftest import Backend, _fresh_postgres_database
-from tests.databases import ClusterUnavailable, crash_and_restart, throwaway_postgres
-from tests.helpers import BIN_DIR, invoke, load_args
+from tests.helpers import invoke, load_args
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

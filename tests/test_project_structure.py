@@ -1,6 +1,7 @@
 """The dbt project's structure rules, checked over dbt's manifest (what dbt_project_evaluator would check,
 written out for the few rules this project keeps): the DAG flows one way, only staging reads sources,
-every model states its grain, every macro is documented with its arguments."""
+every declared source is read, every model states its grain, every macro is documented with its arguments.
+The marts' import-CTE style is not checked here (sqlfluff checks layout, not where a ref sits)."""
 
 from __future__ import annotations
 
@@ -10,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from harness.dbt import copy_dbt_project, run_dbt
 from loader.settings import ConnectionSettings
-from tests.helpers import copy_dbt_project, run_dbt
 
 # Each model folder's place in the flow: a model may read its own rank or an earlier one (the rollups
 # and the intermediate models read each other; nothing but a mart reads a mart).
@@ -67,6 +68,9 @@ def structure_violations(manifest: dict) -> list[str]:
         # An ephemeral model has no relation to test: its grain is tested where it is materialized.
         if not (has_grain_test or has_grain_constraint or model["config"]["materialized"] == "ephemeral"):
             violations.append(f"{key} has no grain: no unique test and no unique constraint")
+    for key in manifest["sources"]:
+        if not any(child.startswith("model.") for child in manifest["child_map"].get(key, [])):
+            violations.append(f"{key} is declared but no model reads it")
     for key, macro in manifest["macros"].items():
         if macro["package_name"] != manifest["metadata"]["project_name"] or "materialization" in key:
             continue

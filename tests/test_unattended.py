@@ -9,11 +9,12 @@ from pathlib import Path
 
 import pytest
 
+from harness.dbt import BIN_DIR, PROJECT_ROOT, dbt_environment, run_dbt
 from loader import exit_codes
+from loader.connection import connect
 from loader.job_locks import build_is_running
-from loader.landing import connect
 from tests.conftest import SAMPLE_DATA, Backend
-from tests.helpers import BIN_DIR, PROJECT_ROOT, dbt_environment, invoke, load_args, run_dbt
+from tests.helpers import invoke, load_args
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

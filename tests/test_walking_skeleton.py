@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from harness.dbt import run_dbt
 from tests.conftest import SAMPLE_DATA, Backend
-from tests.helpers import invoke, load_args, run_dbt
+from tests.helpers import invoke, load_args
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

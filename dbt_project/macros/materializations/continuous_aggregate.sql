@@ -7,7 +7,7 @@
         Config (names as dbt-timescaledb's):
           materialized_only  false (default) = real-time aggregation on
           refresh_policy     {'start_offset': '3 days', 'end_offset': '1 hour', 'schedule_interval': '1 hour'}
-          refresh_on_run     true (default): refresh on every dbt run, not only by the policy's job
+          refresh_now        true (default): refresh on every dbt run, not only by the policy's job
           compress_after     compress buckets older than this (default var rollup_compress_after; none: never)
           chunk_time_interval  the materialization hypertable's chunks (default: TimescaleDB's, 10x the
                              source's); an hourly rollup needs chunks short enough to grow old and compress
@@ -69,7 +69,7 @@
                 {{ continuous_aggregate_compression(target_relation, config.get('compress_after', var('rollup_compress_after'))) }}
             {%- endcall %}
         {%- endif %}
-        {%- if rebuild or config.get('refresh_on_run', true) %}
+        {%- if rebuild or config.get('refresh_now', true) %}
             {% call statement('refresh') -%}
                 call refresh_continuous_aggregate('{{ target_relation }}', null, null)
             {%- endcall %}

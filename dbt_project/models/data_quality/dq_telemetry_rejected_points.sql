@@ -1,9 +1,7 @@
 {{
     config(
-        materialized='incremental',
         unique_key=['piece_id', 'point_index'],
         incremental_strategy='delete+insert',
-        on_schema_change='fail',
         post_hook=[
             "create index if not exists {{ this.identifier }}_loaded_at_idx on {{ this }} (loaded_at)",
         ],

@@ -1,9 +1,7 @@
 {{
     config(
-        materialized='incremental',
         incremental_strategy='replace_windows',
         window_column='day',
-        on_schema_change='fail',
         indexes=[{'columns': ['device_id', 'day'], 'unique': True}],
     )
 }}

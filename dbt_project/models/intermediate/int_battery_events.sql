@@ -1,9 +1,7 @@
 {{
     config(
-        materialized='incremental',
         incremental_strategy='replace_windows',
         window_column='event_start',
-        on_schema_change='fail',
         indexes=[
             {'columns': ['device_id', 'event_start'], 'unique': True},
             {'columns': ['device_id', 'event_end']},

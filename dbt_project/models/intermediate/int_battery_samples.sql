@@ -1,9 +1,7 @@
 {{
     config(
-        materialized='incremental',
         incremental_strategy='upsert',
         unique_key=['device_id', 'recorded_at'],
-        on_schema_change='fail',
         main_dimension='recorded_at',
         chunk_time_interval=var('telemetry_chunk_interval'),
         create_default_indexes=false,

@@ -1,5 +1,3 @@
-{{ config(materialized='view') }}
-
 {#-
     Devices whose latest state of charge is below the threshold and recent. Queried every few
     seconds by the alerting system: see the model's docs for the query shape that keeps it cheap.

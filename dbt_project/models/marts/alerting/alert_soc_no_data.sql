@@ -1,5 +1,3 @@
-{{ config(materialized='view') }}
-
 {#-
     Devices that reported state of charge before but not within `low_soc_max_age`: the "no data"
     alert, kept apart from the low-SoC alert so that silence never looks like a healthy battery,

@@ -1,5 +1,3 @@
-{{ config(materialized='view') }}
-
 {#-
     The pipeline's own health, one row, for the alerting system to scrape every few seconds: how long
     since a load and a build last succeeded, how much landed data waits for a build, what was

@@ -14,7 +14,7 @@ from typing import Any
 
 import psycopg
 
-from tests.helpers import copy_dbt_project
+from harness.dbt import copy_dbt_project
 
 
 def project_with_specs(fleet: Path, destination: Path, without_spec: int) -> Path:

@@ -15,8 +15,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness.databases import free_port
 from loader.settings import ConnectionSettings
-from tests.databases import free_port
 
 ALERTING = Path(__file__).resolve().parents[1] / "alerting"
 BINARIES = {

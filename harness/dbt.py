@@ -1,0 +1,70 @@
+"""Run dbt against a database the way a user does, each run with its own profiles, target and log folders."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+from loader.settings import ConnectionSettings
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+BIN_DIR = Path(sys.executable).parent
+
+
+def write_profile(settings: ConnectionSettings, folder: Path, threads: int = 1) -> Path:
+    output = {
+        "type": "postgres",
+        "host": settings.host,
+        "port": settings.port,
+        "user": settings.user,
+        "password": settings.password,
+        "dbname": settings.dbname,
+        "schema": "analytics",
+        "threads": threads,
+        "sslmode": "disable",
+        "autocommit": True,
+        "connect_timeout": 30,
+    }
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "profiles.yml"
+    path.write_text(yaml.safe_dump({"battery_telemetry": {"target": "test", "outputs": {"test": output}}}))
+    return folder
+
+
+def dbt_environment(settings: ConnectionSettings, work_dir: Path) -> dict[str, str]:
+    """Environment for dbt (or `loader build`) against `settings`, with its own profiles, target and log folders."""
+    env = {
+        **os.environ,
+        "DBT_PROFILES_DIR": str(write_profile(settings, work_dir / "profiles")),
+        "DBT_TARGET_PATH": str(work_dir / "target"),
+        "DBT_LOG_PATH": str(work_dir / "logs"),
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+    }
+    env.pop("DBT_TARGET", None)
+    return env
+
+
+def run_dbt(
+    settings: ConnectionSettings, work_dir: Path, *args: str, check: bool = True, project_dir: Path = PROJECT_ROOT
+) -> subprocess.CompletedProcess[str]:
+    """Run the dbt CLI against `settings`, with its own profiles, target and log folders."""
+    completed = subprocess.run(
+        [str(BIN_DIR / "dbt"), *args], cwd=project_dir, env=dbt_environment(settings, work_dir), text=True,
+        capture_output=True, timeout=1800,
+    )  # fmt: skip
+    if check:
+        assert completed.returncode == 0, f"dbt {' '.join(args)} failed:\n{completed.stdout[-8000:]}"
+    return completed
+
+
+def copy_dbt_project(destination: Path) -> Path:
+    """A private copy of the dbt project (to change seeds in), sharing nothing with the checkout."""
+    destination.mkdir(parents=True, exist_ok=True)
+    shutil.copy(PROJECT_ROOT / "dbt_project.yml", destination / "dbt_project.yml")
+    shutil.copytree(PROJECT_ROOT / "dbt_project", destination / "dbt_project")
+    return destination
