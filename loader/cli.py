@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import threading
@@ -19,6 +18,7 @@ from loader import __version__, exit_codes
 from loader.connection import connect
 from loader.embedded import EmbeddedServer
 from loader.errors import LoaderError
+from loader.follow import rounds, stop_on_signals
 from loader.generate import FleetSpec, generate_fleet
 from loader.job_locks import (
     BUILD_LOCK_HOLDER_ENV,
@@ -244,41 +244,26 @@ def load(
     http = HttpSettings(
         read_timeout_s=http_timeout, max_attempts=http_attempts, token=os.environ.get("LOADER_API_TOKEN")
     )
-    stop = _stop_on_signals() if follow is not None else threading.Event()
-    rounds = 0
-    any_rejects = False
-    while True:
+    stop = stop_on_signals() if follow is not None else threading.Event()
+
+    def load_once() -> LoadSummary:
         bar = _Bar((sys.stderr.isatty() if progress is None else progress) and follow is None)
         try:
-            summary = run_load(settings, open_source(source, http), options, bar)
+            return run_load(settings, open_source(source, http), options, bar)
         finally:
             bar.close()
+
+    any_rejects = False
+    for summary in rounds(load_once, follow, max_rounds, stop):
         if as_json:
             click.echo(json.dumps(summary.as_dict(), indent=None if follow else 2))
         else:
             _print_summary(summary, settings)
         any_rejects = any_rejects or summary.has_rejects
-        rounds += 1
-        if follow is None or (max_rounds is not None and rounds >= max_rounds) or stop.wait(follow):
-            break
     if stop.is_set():
         click.echo("Stopped following.", err=True)
     if any_rejects:
         sys.exit(exit_codes.FINISHED_WITH_REJECTS)
-
-
-def _stop_on_signals() -> threading.Event:
-    """For --follow: the first Ctrl-C or SIGTERM ends the loop after the round under way (so no landing
-    is cut short); a second Ctrl-C interrupts at once."""
-    stop = threading.Event()
-
-    def request_stop(signum: int, frame: object) -> None:
-        stop.set()
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-
-    signal.signal(signal.SIGINT, request_stop)
-    signal.signal(signal.SIGTERM, request_stop)
-    return stop
 
 
 def _print_summary(summary: LoadSummary, settings: ConnectionSettings) -> None:

@@ -43,16 +43,11 @@ with
             changed_series.changed_from,
             coalesce(previous_reading.recorded_at, changed_series.changed_from) as window_start
         from changed_series
-        left join lateral (
-            select telemetry.recorded_at
-            from {{ ref('battery_telemetry') }} as telemetry
-            where
-                telemetry.device_id = changed_series.device_id
-                and telemetry.metric_name = changed_series.metric_name
-                and telemetry.recorded_at < changed_series.changed_from
-            order by telemetry.recorded_at desc
-            limit 1
-        ) as previous_reading on true
+        left join
+            {{ last_reading_before('changed_series.device_id', 'changed_series.metric_name',
+                                   'changed_series.changed_from') }}
+                as previous_reading
+            on true
     ),
 
     readings as (

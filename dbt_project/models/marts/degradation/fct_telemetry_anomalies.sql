@@ -153,16 +153,8 @@ counter_resets as (
             and telemetry.metric_name = resets.metric_name
             and telemetry.recorded_at = resets.recorded_at
     ) as reset_reading on true
-    left join lateral (
-        select telemetry.recorded_at
-        from {{ ref('battery_telemetry') }} as telemetry
-        where
-            telemetry.device_id = resets.device_id
-            and telemetry.metric_name = resets.metric_name
-            and telemetry.recorded_at < resets.recorded_at
-        order by telemetry.recorded_at desc
-        limit 1
-    ) as previous_reading on true
+    left join {{ last_reading_before('resets.device_id', 'resets.metric_name', 'resets.recorded_at') }} as previous_reading
+        on true
 ),
 
 counter_jumps as (
