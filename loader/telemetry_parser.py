@@ -309,16 +309,7 @@ def iter_telemetry(
     text.pos += 1
     saw_series = False
     produced = False
-    first = True
-    while True:
-        if text.peek() == "}":
-            text.pos += 1
-            break
-        if not first:
-            text.expect(",", "',' or '}'")
-        first = False
-        key, _, _ = text.value()
-        text.expect(":", "':'")
+    for key in _object_keys(text, "',' or '}'"):
         if key != "series":
             text.value()
             continue
@@ -364,16 +355,7 @@ def _iter_one_series(text: _Text, index: int, max_points: int, max_chars: int) -
     saw_data = False
     data_problem: str | None = None
     data_text = "[]"
-    first = True
-    while True:
-        if text.peek() == "}":
-            text.pos += 1
-            break
-        if not first:
-            text.expect(",", "',' or '}' in a series")
-        first = False
-        key, _, _ = text.value()
-        text.expect(":", "':'")
+    for key in _object_keys(text, "',' or '}' in a series"):
         if key == "name":
             name, _, name_notes = text.value()
             if _is_name(name):
@@ -409,6 +391,22 @@ def _iter_one_series(text: _Text, index: int, max_points: int, max_chars: int) -
         yield SeriesRejected(index, label, data_problem, f'{{"name": {json.dumps(label)}, "data": {data_text}}}')
     elif builder.chunk_index == 0:
         yield SeriesRejected(index, label, "has an empty 'data' list", json.dumps({"name": label, "data": []}))
+
+
+def _object_keys(text: _Text, between: str) -> Iterator[str]:
+    """The keys of the JSON object whose '{' was just read, each with its ':' read: the caller reads the
+    value before asking for the next key. `between` names what may follow a value, for the error."""
+    first = True
+    while True:
+        if text.peek() == "}":
+            text.pos += 1
+            return
+        if not first:
+            text.expect(",", between)
+        first = False
+        key, _, _ = text.value()
+        text.expect(":", "':'")
+        yield key
 
 
 def _is_name(value: Any) -> bool:

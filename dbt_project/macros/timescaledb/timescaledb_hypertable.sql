@@ -1,7 +1,8 @@
 {% macro timescaledb_hypertable(relation) -%}
     {#-
-        Post-hook for an incremental model that should be a hypertable. Reads the model's config, named
-        as dbt-timescaledb names them so a later switch to that adapter stays cheap:
+        Post-hook for an incremental model that should be a hypertable: one statement per setting (the
+        macros below). Reads the model's config, keys named as dbt-timescaledb names them (values are
+        plain interval strings here, SQL there):
           main_dimension       time column (required)
           chunk_time_interval  e.g. '7 days'
           compression          {'after': '7 days', 'segmentby': [...], 'orderby': 'recorded_at'} or none
@@ -22,48 +23,74 @@
         create index if not exists {{ relation.identifier }}__time_brin on {{ relation }} using brin ({{ time_column }})
     {%- else -%}
         {%- set chunk_interval = config.get('chunk_time_interval', '7 days') -%}
+        {%- set create_default_indexes = config.get('create_default_indexes', true) -%}
         {%- set compression = config.get('compression') -%}
         {%- set retention = config.get('retention_policy') -%}
-        select create_hypertable(
-            '{{ relation }}'::regclass,
-            by_range('{{ time_column }}', interval '{{ chunk_interval }}'),
-            create_default_indexes => {{ config.get('create_default_indexes', true) }},
-            if_not_exists => true,
-            migrate_data => true
-        );
-        select set_chunk_time_interval('{{ relation }}'::regclass, interval '{{ chunk_interval }}');
-        {%- if not config.get('create_default_indexes', true) %}
-            drop index if exists {{ relation.schema }}.{{ relation.identifier }}_{{ time_column }}_idx;
+        {{ timescaledb_create_hypertable(relation, time_column, chunk_interval, create_default_indexes) }};
+        {{ timescaledb_set_chunk_interval(relation, chunk_interval) }};
+        {%- if not create_default_indexes %}
+            {{ timescaledb_drop_time_index(relation, time_column) }};
         {%- endif %}
         {%- if compression %}
-            {%- set segmentby = compression.get('segmentby', []) | join(',') -%}
-            {%- set orderby = compression.get('orderby', time_column) %}
-            do $$
-            begin
-                if not exists (
-                    select 1 from timescaledb_information.hypertable_compression_settings
-                    where hypertable = '{{ relation }}'::regclass
-                        and coalesce(segmentby, '') = '{{ segmentby }}'
-                        and orderby = '{{ orderby }}'
-                ) then
-                    alter table {{ relation }} set (
-                        timescaledb.compress,
-                        timescaledb.compress_segmentby = '{{ segmentby }}',
-                        timescaledb.compress_orderby = '{{ orderby }}'
-                    );
-                end if;
-                {{ timescaledb_set_policy(relation, 'compression', 'compress_after', compression['after']) }}
-            end
-            $$;
+            {{ timescaledb_compression(relation, compression.get('segmentby', []), compression.get('orderby', time_column),
+                                       compression['after']) }};
         {%- endif %}
-        do $$
-        begin
-        {%- if retention %}
-            {{ timescaledb_set_policy(relation, 'retention', 'drop_after', retention['drop_after']) }}
-        {%- else %}
-            perform remove_retention_policy('{{ relation }}'::regclass, if_exists => true);
-        {%- endif %}
-        end
-        $$
+        {{ timescaledb_retention(relation, retention['drop_after'] if retention else none) }}
     {%- endif -%}
+{%- endmacro %}
+
+
+
+{% macro timescaledb_create_hypertable(relation, time_column, chunk_interval, create_default_indexes) -%}
+    select create_hypertable(
+        '{{ relation }}'::regclass,
+        by_range('{{ time_column }}', interval '{{ chunk_interval }}'),
+        create_default_indexes => {{ create_default_indexes }},
+        if_not_exists => true,
+        migrate_data => true
+    )
+{%- endmacro %}
+
+
+{% macro timescaledb_set_chunk_interval(relation, chunk_interval) -%}
+    select set_chunk_time_interval('{{ relation }}'::regclass, interval '{{ chunk_interval }}')
+{%- endmacro %}
+
+
+{% macro timescaledb_drop_time_index(relation, time_column) -%}
+    drop index if exists {{ relation.schema }}.{{ relation.identifier }}_{{ time_column }}_idx
+{%- endmacro %}
+
+
+{% macro timescaledb_compression(relation, segmentby, orderby, compress_after) -%}
+    do $$
+    begin
+        if not exists (
+            select 1 from timescaledb_information.hypertable_compression_settings
+            where hypertable = '{{ relation }}'::regclass
+                and coalesce(segmentby, '') = '{{ segmentby | join(",") }}'
+                and orderby = '{{ orderby }}'
+        ) then
+            alter table {{ relation }} set (
+                timescaledb.compress,
+                timescaledb.compress_segmentby = '{{ segmentby | join(",") }}',
+                timescaledb.compress_orderby = '{{ orderby }}'
+            );
+        end if;
+        {{ timescaledb_set_policy(relation, 'compression', 'compress_after', compress_after) }}
+    end
+    $$
+{%- endmacro %}
+
+
+{% macro timescaledb_retention(relation, drop_after) -%}
+    do $$
+    begin
+    {%- if drop_after %}
+        {{ timescaledb_set_policy(relation, 'retention', 'drop_after', drop_after) }}
+    {%- else %}
+        perform remove_retention_policy('{{ relation }}'::regclass, if_exists => true);
+    {%- endif %}
+    end
+    $$
 {%- endmacro %}

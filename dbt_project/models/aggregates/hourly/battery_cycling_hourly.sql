@@ -1,12 +1,4 @@
-{{
-    config(
-        bucket_width='1 hour',
-        bucket_column='hour_start',
-        indexes=[{'columns': ['device_id', 'hour_start'], 'unique': True}],
-        refresh_policy={'start_offset': '3 days', 'end_offset': '1 hour', 'schedule_interval': '1 hour'},
-        chunk_time_interval=var('telemetry_chunk_interval'),
-    )
-}}
+{{ config(indexes=[{'columns': ['device_id', 'hour_start'], 'unique': True}]) }}
 
 -- A continuous aggregate: no CTEs allowed (TimescaleDB), so this model is one plain select.
 -- Sums, not averages, so hours roll up to days exactly: time-weighted SoC = soc_seconds_weighted /

@@ -1,11 +1,4 @@
-{{
-    config(
-        bucket_width='1 day',
-        bucket_column='day_start',
-        indexes=[{'columns': ['device_id', 'day_start'], 'unique': True}],
-        refresh_policy={'start_offset': '7 days', 'end_offset': '1 hour', 'schedule_interval': '1 hour'},
-    )
-}}
+{{ config(indexes=[{'columns': ['device_id', 'day_start'], 'unique': True}]) }}
 
 -- A continuous aggregate: no CTEs allowed (TimescaleDB), so this model is one plain select.
 select
