@@ -4,7 +4,7 @@
         macros below). Reads the model's config, keys named as dbt-timescaledb names them (values are
         plain interval strings here, SQL there):
           main_dimension       time column (required)
-          chunk_time_interval  e.g. '7 days'
+          chunk_time_interval  e.g. '7 days' (default var telemetry_chunk_interval)
           compression          {'after': '7 days', 'segmentby': [...], 'orderby': 'recorded_at'} or none
           retention_policy     {'drop_after': '2 years'} or none (none removes an existing policy)
           create_default_indexes  false: no index on the time column alone (and an existing one is
@@ -22,7 +22,7 @@
             order) stands in for chunk exclusion, so a query for recent rows reads only their pages. -#}
         create index if not exists {{ relation.identifier }}__time_brin on {{ relation }} using brin ({{ time_column }})
     {%- else -%}
-        {%- set chunk_interval = config.get('chunk_time_interval', '7 days') -%}
+        {%- set chunk_interval = config.get('chunk_time_interval') or var('telemetry_chunk_interval') -%}
         {%- set create_default_indexes = config.get('create_default_indexes', true) -%}
         {%- set compression = config.get('compression') -%}
         {%- set retention = config.get('retention_policy') -%}

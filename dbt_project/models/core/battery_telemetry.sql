@@ -1,13 +1,8 @@
 {{
     config(
-        incremental_strategy='upsert',
         unique_key=['device_id', 'metric_name', 'recorded_at'],
-        main_dimension='recorded_at',
-        chunk_time_interval=var('telemetry_chunk_interval'),
         compression=telemetry_compression(['device_id', 'metric_name']),
         retention_policy=({'drop_after': var('telemetry_retention')} if var('telemetry_retention') else none),
-        pre_hook="{{ refuse_full_refresh_of_history() }}",
-        post_hook="{{ timescaledb_hypertable(this) }}",
     )
 }}
 

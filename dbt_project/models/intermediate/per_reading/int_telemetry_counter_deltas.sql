@@ -1,21 +1,13 @@
 {{
     config(
-        incremental_strategy='upsert',
         unique_key=['device_id', 'metric_name', 'recorded_at'],
-        main_dimension='recorded_at',
-        chunk_time_interval=var('telemetry_chunk_interval'),
-        create_default_indexes=false,
         compression=telemetry_compression(['device_id', 'metric_name'], after=var('derived_compress_after')),
-        pre_hook="{{ refuse_full_refresh_of_history() }}",
-        post_hook=[
-            "{{ timescaledb_hypertable(this) }}",
-            "create index if not exists {{ this.identifier }}__resets on {{ this }} (device_id, recorded_at) where is_reset",
-        ],
+        post_hook="create index if not exists {{ this.identifier }}__resets on {{ this }} (device_id, recorded_at) where is_reset",
     )
 }}
 
 {#-
-    Per reading of a cumulative energy counter (metrics whose name contains 'Kwh'): the energy counted
+    Per reading of a cumulative energy counter (is_energy_counter: by default names containing 'kwh'): the energy counted
     since the previous reading, with jitter and resets handled by the counter_delta macro. Only what
     battery_telemetry does not hold already (the reading and its time are there), so the table stays
     small next to the core. Deltas need

@@ -1,13 +1,7 @@
 {{
     config(
-        incremental_strategy='upsert',
         unique_key=['device_id', 'recorded_at'],
-        main_dimension='recorded_at',
-        chunk_time_interval=var('telemetry_chunk_interval'),
-        create_default_indexes=false,
         compression=telemetry_compression(['device_id'], after=var('derived_compress_after')),
-        pre_hook="{{ refuse_full_refresh_of_history() }}",
-        post_hook="{{ timescaledb_hypertable(this) }}",
     )
 }}
 
