@@ -1,7 +1,7 @@
 """The dbt project's structure rules, checked over dbt's manifest (what dbt_project_evaluator would check,
 written out for the few rules this project keeps): the DAG flows one way, only staging reads sources,
-every declared source is read, every model states its grain, every macro is documented with its arguments.
-The marts' import-CTE style is not checked here (sqlfluff checks layout, not where a ref sits)."""
+every declared source is read, every model states its grain, marts read their refs through import CTEs
+at the top, every macro is documented with its arguments."""
 
 from __future__ import annotations
 
@@ -33,6 +33,29 @@ def layer_of(node: dict) -> str:
     return Path(node["original_file_path"]).parts[2]
 
 
+def refs_outside_import_ctes(sql: str) -> list[str]:
+    """The refs a model reads outside its leading import CTEs (the CTEs at the top that each read one ref),
+    other than inside a lateral subquery (a per-row index lookup, which an import CTE read twice would
+    turn into a scan: PostgreSQL materializes such a CTE)."""
+    sql = re.sub(r"\{#.*?#\}", "", sql, flags=re.DOTALL)
+    sql = re.sub(r"--[^\n]*", "", sql)
+    ctes = [(match.start(), match.group(1)) for match in re.finditer(r"^ {0,4}(\w+) as \($", sql, flags=re.MULTILINE)]
+    late, in_imports = [], True
+    for number, (start, name) in enumerate(ctes):
+        body = sql[start : ctes[number + 1][0] if number + 1 < len(ctes) else len(sql)]
+        refs = list(re.finditer(r"\{\{\s*ref\('(\w+)'\)\s*\}\}", body))
+        if in_imports and len(refs) == 1 and not re.search(r"\bjoin\b", body):
+            continue
+        in_imports = False
+        for ref in refs:
+            before = body[: ref.start()]
+            lateral = before.rfind("lateral (")
+            inside_lateral = lateral >= 0 and before.count("(", lateral) > before.count(")", lateral)
+            if not inside_lateral:
+                late.append(f"{name} reads {ref.group(1)}")
+    return late
+
+
 def structure_violations(manifest: dict) -> list[str]:
     """Every broken rule, as a sentence naming the node."""
     nodes = manifest["nodes"]
@@ -50,6 +73,9 @@ def structure_violations(manifest: dict) -> list[str]:
                 violations.append(f"{key} ({layer}) reads {parent} ({layer_of(models[parent])}): the DAG flows one way")
         if layer == "marts" and not model["name"].startswith(("fct_", "dim_", "alert_", "pipeline_")):
             violations.append(f"{key} is a mart named neither fct_, dim_ nor for its consumer (alert_, pipeline_)")
+        if layer == "marts":
+            for late in refs_outside_import_ctes(model["raw_code"]):
+                violations.append(f"{key}: {late} outside the import CTEs at the top")
         has_grain_test = any(
             test["test_metadata"]["name"] in GRAIN_TESTS
             for test in nodes.values()
@@ -101,6 +127,14 @@ def test_the_project_keeps_its_structure_rules(tmp_path: Path) -> None:
             "marts/fct_reads_raw.sql",
             "select * from {{ source('raw', 'load_log') }}",
             "only staging models read sources",
+        ),
+        (
+            "marts/fct_reads_late.sql",
+            "with\n\ndevices as (\n    select * from {{ ref('dim_devices') }}\n),\n\n"
+            "final as (\n    select * from devices\n"
+            "    inner join {{ ref('fct_device_health') }} using (device_id)\n)\n\n"
+            "select * from final",
+            "final reads fct_device_health outside the import CTEs",
         ),
     ],
 )

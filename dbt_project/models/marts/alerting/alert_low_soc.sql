@@ -12,6 +12,20 @@ devices as (
     from {{ ref('dim_devices') }}
 ),
 
+latest_landed as (
+    -- Readings the loader has committed that dbt may not have transformed yet (the loader keeps only
+    -- state of charge within the valid range there).
+    select
+        device_id,
+        recorded_at,
+        value
+    from {{ ref('stg_raw__latest_readings') }}
+    where
+        metric_name = '{{ var("soc_metric_name") }}'
+        and recorded_at > now() - interval '{{ var("low_soc_max_age") }}'
+        and {{ soc_is_valid('value') }}
+),
+
 latest_transformed as (
     select
         devices.device_id,
@@ -30,20 +44,6 @@ latest_transformed as (
         order by telemetry.recorded_at desc
         limit 1
     ) as latest
-),
-
-latest_landed as (
-    -- Readings the loader has committed that dbt may not have transformed yet (the loader keeps only
-    -- state of charge within the valid range there).
-    select
-        device_id,
-        recorded_at,
-        value
-    from {{ ref('stg_raw__latest_readings') }}
-    where
-        metric_name = '{{ var("soc_metric_name") }}'
-        and recorded_at > now() - interval '{{ var("low_soc_max_age") }}'
-        and {{ soc_is_valid('value') }}
 ),
 
 latest_soc as (

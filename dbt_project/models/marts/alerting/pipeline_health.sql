@@ -27,19 +27,17 @@ admitted as (
     from {{ ref('stg_raw__telemetry_pieces') }}
 ),
 
-pending as (
-    select
-        (
-            select count(*)
-            from {{ ref('stg_raw__telemetry_pieces') }}
-            where transformed_at is null
-        )
-        + (
-            select count(*)
-            from {{ ref('stg_raw__landed_pieces') }} as landed
-            cross join admitted
-            where landed.piece_id > coalesce(admitted.newest_piece_id, 0)
-        ) as pieces
+admitted_pending as (
+    -- Through the ledger's partial index on pending pieces.
+    select count(*) as pieces
+    from {{ ref('stg_raw__telemetry_pieces') }}
+    where transformed_at is null
+),
+
+landed_not_admitted as (
+    select count(*) as pieces
+    from {{ ref('stg_raw__landed_pieces') }}
+    where piece_id > coalesce((select admitted.newest_piece_id from admitted), 0)
 ),
 
 loads_last_day as (
@@ -51,18 +49,16 @@ loads_last_day as (
     where load_log.started_at > now() - interval '1 day'
 ),
 
-rejects_last_day as (
-    select
-        (
-            select count(*)
-            from {{ ref('dq_telemetry_rejected_points') }}
-            where loaded_at > now() - interval '1 day'
-        ) as points,
-        (
-            select count(*)
-            from {{ ref('stg_raw__quarantine') }}
-            where quarantined_at > now() - interval '1 day' and disposition = 'rejected'
-        ) as responses
+rejected_points_last_day as (
+    select count(*) as points
+    from {{ ref('dq_telemetry_rejected_points') }}
+    where loaded_at > now() - interval '1 day'
+),
+
+quarantined_last_day as (
+    select count(*) as responses
+    from {{ ref('stg_raw__quarantine') }}
+    where quarantined_at > now() - interval '1 day' and disposition = 'rejected'
 ),
 
 final as (
@@ -71,16 +67,18 @@ final as (
         extract(epoch from now() - last_load.finished_at) as seconds_since_last_load,
         last_build.finished_at as last_build_at,
         extract(epoch from now() - last_build.finished_at) as seconds_since_last_build,
-        pending.pieces as pending_pieces,
-        rejects_last_day.points as rejected_points_last_day,
-        rejects_last_day.responses as quarantined_responses_last_day,
+        admitted_pending.pieces + landed_not_admitted.pieces as pending_pieces,
+        rejected_points_last_day.points as rejected_points_last_day,
+        quarantined_last_day.responses as quarantined_responses_last_day,
         loads_last_day.interrupted as interrupted_loads_last_day,
         loads_last_day.failed as failed_loads_last_day
     from last_load
     cross join last_build
-    cross join pending
+    cross join admitted_pending
+    cross join landed_not_admitted
     cross join loads_last_day
-    cross join rejects_last_day
+    cross join rejected_points_last_day
+    cross join quarantined_last_day
 )
 
 select * from final

@@ -16,6 +16,41 @@ devices as (
     from {{ ref('int_device_reference_capacity') }}
 ),
 
+capacity_monthly as (
+    select
+        device_id,
+        month,
+        soh_apparent_pct,
+        apparent_capacity_kwh
+    from {{ ref('fct_capacity_monthly') }}
+),
+
+battery_days as (
+    select
+        device_id,
+        day,
+        efc_energy,
+        energy_in_kwh,
+        energy_out_kwh
+    from {{ ref('fct_battery_daily') }}
+),
+
+observed_capacity as (
+    select
+        device_id,
+        month,
+        discharge_capacity_kwh,
+        n_discharge_segments
+    from {{ ref('int_capacity_monthly_observed') }}
+),
+
+telemetry_anomalies as (
+    select
+        device_id,
+        ended_at
+    from {{ ref('fct_telemetry_anomalies') }}
+),
+
 capacity_months as (
     select
         device_id,
@@ -23,7 +58,7 @@ capacity_months as (
         soh_apparent_pct,
         apparent_capacity_kwh,
         row_number() over (partition by device_id order by month desc) as months_back
-    from {{ ref('fct_capacity_monthly') }}
+    from capacity_monthly
     where soh_apparent_pct is not null
 ),
 
@@ -48,7 +83,7 @@ daily_totals as (
         sum(efc_energy) as lifetime_efc,
         sum(energy_in_kwh) as lifetime_energy_in_kwh,
         sum(energy_out_kwh) as lifetime_energy_out_kwh
-    from {{ ref('fct_battery_daily') }}
+    from battery_days
     group by device_id
 ),
 
@@ -72,7 +107,7 @@ last_30_days as (
         daily.device_id,
         sum(daily.energy_in_kwh) as energy_in_kwh,
         sum(daily.energy_out_kwh) as energy_out_kwh
-    from {{ ref('fct_battery_daily') }} as daily
+    from battery_days as daily
     inner join last_seen
         on daily.device_id = last_seen.device_id
     where daily.day > {{ reporting_period('day', 'last_seen.last_seen_at') }} - 30
@@ -92,7 +127,7 @@ latest_discharge_capacity as (
     select distinct on (device_id)
         device_id,
         discharge_capacity_kwh
-    from {{ ref('int_capacity_monthly_observed') }}
+    from observed_capacity
     where n_discharge_segments >= {{ var('capacity_min_segments_per_direction') }}
     order by device_id asc, month desc
 ),
@@ -102,7 +137,7 @@ anomalies as (
         device_id,
         count(*) filter (where ended_at is null) as open_anomalies,
         count(*) as total_anomalies
-    from {{ ref('fct_telemetry_anomalies') }}
+    from telemetry_anomalies
     group by device_id
 ),
 

@@ -13,6 +13,14 @@ daily as (
     select * from {{ ref('fct_battery_daily') }}
 ),
 
+observed_capacity as (
+    select
+        device_id,
+        month,
+        discharge_capacity_kwh
+    from {{ ref('int_capacity_monthly_observed') }}
+),
+
 monthly as (
     select
         device_id,
@@ -70,7 +78,7 @@ final as (
     from monthly
     left join soc_at_month_edges
         on monthly.device_id = soc_at_month_edges.device_id and monthly.month = soc_at_month_edges.month
-    left join {{ ref('int_capacity_monthly_observed') }} as observed
+    left join observed_capacity as observed
         on monthly.device_id = observed.device_id and monthly.month = observed.month
 )
 
