@@ -10,9 +10,8 @@ from pathlib import Path
 
 import yaml
 
-from loader.settings import ConnectionSettings
+from loader.settings import PROJECT_ROOT, ConnectionSettings
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
 BIN_DIR = Path(sys.executable).parent
 
 

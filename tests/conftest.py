@@ -18,9 +18,8 @@ import pytest
 from harness.databases import ClusterUnavailable, free_port, throwaway_postgres
 from loader.embedded import EmbeddedServer
 from loader.errors import LoaderError
-from loader.settings import ConnectionSettings
+from loader.settings import PROJECT_ROOT, ConnectionSettings
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SAMPLE_DATA = PROJECT_ROOT / "data"
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 BACKEND_UNAVAILABLE = "backend unavailable"
