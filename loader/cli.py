@@ -27,13 +27,33 @@ from loader.job_locks import (
     embedded_turn,
     is_shared_session_server,
 )
-from loader.landing import DEFAULT_LATEST_METRICS, LoadOptions, LoadSummary, Progress, run_load
+from loader.landing import DEFAULT_CONCURRENCY, DEFAULT_LATEST_METRICS, LoadOptions, LoadSummary, Progress, run_load
 from loader.migrations import DEFAULT_RAW_SCHEMA
 from loader.reports import database_summary, recent_loads, soc_alerts
 from loader.retention import prune_transformed_pieces
 from loader.settings import PROJECT_ROOT, ConnectionSettings, resolve_connection
-from loader.sources import HttpSettings, open_source
+from loader.sources import TIME_FORMATS, HttpSettings, TimeFormat, open_source
 from loader.telemetry_parser import DEFAULT_MAX_POINTS
+from loader.windows import DEFAULT_LOOKBACK, DEFAULT_WINDOW, WindowPlan, epoch_ms, parse_duration
+
+TIME_INPUT_FORMATS = ["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M:%SZ"]
+
+
+class _Duration(click.ParamType):
+    """A duration such as 30s, 5m, 6h or 1d, as milliseconds."""
+
+    name = "duration"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
+        if isinstance(value, int):
+            return value
+        try:
+            return parse_duration(str(value))
+        except LoaderError as error:
+            self.fail(error.message, param, ctx)
+
+
+DURATION = _Duration()
 
 DEFAULT_SOURCE = str(PROJECT_ROOT / "data")
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -198,6 +218,65 @@ class _Bar(Progress):
 )
 @click.option("--max-rounds", type=click.IntRange(1), help="With --follow: stop after this many rounds.")
 @click.option(
+    "--since",
+    type=click.DateTime(TIME_INPUT_FORMATS),
+    metavar="TIME",
+    help="HTTP source: backfill from this time (UTC; 2026-01-31 or 2026-01-31T12:00:00) in windows of --window; "
+    "an interrupted backfill resumes at its first window that did not land. Default: from each device's cursor.",
+)
+@click.option(
+    "--until",
+    type=click.DateTime(TIME_INPUT_FORMATS),
+    metavar="TIME",
+    help="HTTP source, with --since: backfill up to this time (exclusive). Default: now, and then the "
+    "routine cursor moves there too.",
+)
+@click.option(
+    "--window",
+    default=DEFAULT_WINDOW,
+    show_default=True,
+    type=DURATION,
+    metavar="DURATION",
+    help="HTTP source: the longest time range one request asks for (30m, 6h, 1d, ...).",
+)
+@click.option(
+    "--lookback",
+    default=DEFAULT_LOOKBACK,
+    show_default=True,
+    type=DURATION,
+    metavar="DURATION",
+    help="HTTP source: a routine run asks again for this much before each device's cursor, for readings "
+    "the API received late; only readings not landed yet land.",
+)
+@click.option(
+    "--concurrency",
+    type=click.IntRange(1, 64),
+    help=f"Devices fetched and landed at once, each on its own database connection. Default: "
+    f"{DEFAULT_CONCURRENCY}, and 1 on the embedded database (which serves one session).",
+)
+@click.option(
+    "--max-requests-per-second",
+    type=click.FloatRange(min=0.01),
+    metavar="N",
+    help="HTTP source: at most N requests a second, across all workers. Default: no limit.",
+)
+@click.option(
+    "--http-range-params",
+    default="from,to",
+    show_default=True,
+    metavar="FROM,TO|none",
+    help="HTTP source: the query parameters that ask GET /telemetry/{deviceId} for readings with "
+    "FROM <= time < TO; 'none' for an API without them (every request then gets the whole history).",
+)
+@click.option(
+    "--http-time-format",
+    type=click.Choice(TIME_FORMATS),
+    default="epoch-ms",
+    show_default=True,
+    help="HTTP source: how the range parameters' times are written (epoch-ms: 1767225600000; "
+    "iso8601: 2026-01-01T00:00:00.000Z).",
+)
+@click.option(
     "--progress/--no-progress",
     default=None,
     help="Show a progress bar (default: only when stderr is a terminal).",
@@ -216,6 +295,14 @@ def load(
     latest_metrics: tuple[str, ...],
     follow: float | None,
     max_rounds: int | None,
+    since: datetime | None,
+    until: datetime | None,
+    window: int,
+    lookback: int,
+    concurrency: int | None,
+    max_requests_per_second: float | None,
+    http_range_params: str,
+    http_time_format: TimeFormat,
     progress: bool | None,
     database_url: str | None,
     target: str | None,
@@ -227,13 +314,29 @@ def load(
     the project's data/ folder) or the API's base URL (http(s)://...; GET /assets, paged, and
     GET /telemetry/{deviceId} for each listed device; token from LOADER_API_TOKEN).
 
+    From an HTTP API each device is asked for time windows: the loader keeps per device the end of the
+    last window that landed (raw.fetch_cursors) and asks from there, less --lookback, up to now; the
+    first run asks for everything up to now. --since/--until backfill a range in windows of --window.
+    --concurrency devices are fetched at once.
+
     Re-running on the same input lands nothing new. Input that cannot land is quarantined with its
     reason (table raw.quarantine) while the rest still lands; the exit code is then 3. A rejected
     file that is still there unchanged on a later run is reported as "still quarantined", not
     quarantined again, and alone does not make the exit code 3 (only new rejects do).
     """
     settings = _settings(database_url, target, profiles_dir)
+    if until is not None and since is None:
+        raise click.UsageError("--until needs --since: a backfill runs from --since to --until.")
+    if since is not None and until is not None and until <= since:
+        raise click.UsageError("--until must be later than --since.")
     options = LoadOptions(
+        window_plan=WindowPlan(
+            window_ms=window,
+            lookback_ms=lookback,
+            since_ms=epoch_ms(since) if since else None,
+            until_ms=epoch_ms(until) if until else None,
+        ),
+        concurrency=concurrency,
         device_ids=list(device_ids) or None,
         only_asset_devices=only_assets,
         dry_run=dry_run,
@@ -242,7 +345,12 @@ def load(
         latest_metrics=tuple(latest_metrics),
     )
     http = HttpSettings(
-        read_timeout_s=http_timeout, max_attempts=http_attempts, token=os.environ.get("LOADER_API_TOKEN")
+        read_timeout_s=http_timeout,
+        max_attempts=http_attempts,
+        token=os.environ.get("LOADER_API_TOKEN"),
+        range_params=_range_params(http_range_params),
+        time_format=http_time_format,
+        max_requests_per_second=max_requests_per_second,
     )
     stop = stop_on_signals() if follow is not None else threading.Event()
 
@@ -264,6 +372,15 @@ def load(
         click.echo("Stopped following.", err=True)
     if any_rejects:
         sys.exit(exit_codes.FINISHED_WITH_REJECTS)
+
+
+def _range_params(text: str) -> tuple[str, str] | None:
+    if text.strip().lower() == "none":
+        return None
+    names = [name.strip() for name in text.split(",")]
+    if len(names) != 2 or not all(names):
+        raise click.BadParameter(f"{text!r}: give two names, as in from,to, or none.", param_hint="--http-range-params")
+    return names[0], names[1]
 
 
 def _print_summary(summary: LoadSummary, settings: ConnectionSettings) -> None:

@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 import time
 import uuid
-from dataclasses import asdict, dataclass, field
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import psycopg
@@ -31,18 +33,21 @@ from loader.settings import ConnectionSettings, dbt_project_var
 from loader.sources import DirectorySource, Document, HttpSource, MissingDocument
 from loader.telemetry_parser import (
     DEFAULT_MAX_POINTS,
+    PLAIN_POINT,
     MalformedResponse,
     Piece,
     SeriesRejected,
     decode_for_jsonb,
     iter_telemetry,
 )
+from loader.windows import Window, WindowPlan, advance_cursor, plan_device_windows, read_cursors
 
 QUARANTINE_MAX_BYTES = 16 << 20
 HASH_BLOCK = 1 << 20
 
 
 DEFAULT_LATEST_METRICS = (metrics.SOC,)
+DEFAULT_CONCURRENCY = 4
 # Readings outside these ranges never become a metric's latest reading (dbt staging's rule, from the
 # same vars), so an invalid reading cannot hide the valid one before it.
 LATEST_READING_RANGES = {metrics.SOC: tuple(dbt_project_var("soc_valid_range_pct"))}
@@ -59,6 +64,11 @@ class LoadOptions:
     raw_schema: str = DEFAULT_RAW_SCHEMA
     # Metrics whose newest reading the loader keeps in raw.latest_readings for alerting.
     latest_metrics: tuple[str, ...] = DEFAULT_LATEST_METRICS
+    # How to ask a source that takes time ranges (the HTTP API); see loader/windows.py.
+    window_plan: WindowPlan = field(default_factory=WindowPlan)
+    # Devices landed at once, each worker on its own connection; None: DEFAULT_CONCURRENCY, or 1 on
+    # the embedded database, whose clients share one session.
+    concurrency: int | None = None
 
 
 @dataclass
@@ -96,6 +106,28 @@ class LoadSummary:
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def add(self, other: LoadSummary) -> None:
+        """Add a worker's counts and messages to this summary."""
+        for name in COUNT_FIELDS:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.rejections += other.rejections
+        self.still_quarantined += other.still_quarantined
+        self.warnings += other.warnings
+
+
+# The counts a load's row in load_log keeps (LoadSummary's fields of the same names).
+COUNT_FIELDS = (
+    "files_seen",
+    "files_landed",
+    "files_unchanged",
+    "files_quarantined",
+    "files_still_quarantined",
+    "pieces_landed",
+    "pieces_unchanged",
+    "points_landed",
+    "bytes_read",
+)
 
 
 class Progress:
@@ -150,6 +182,7 @@ class _Sink:
         self.dry_run = dry_run
         self.schema_exists = True
         self._dry_run_hashes: set[str] = set()
+        self._recorded: dict[str, int] = {}
         if dry_run:
             row = connection.execute("select to_regclass(%s) is not null", [f"{schema}.load_log"]).fetchone()
             self.schema_exists = bool(row and row[0])
@@ -173,40 +206,43 @@ class _Sink:
         )
 
     def record_counts(self, summary: LoadSummary) -> None:
-        """Write the load's counts so far; inside a response's transaction they commit with it."""
+        """Add what `summary` counted since this sink last recorded it to the load's row; inside a
+        response's transaction the increments commit with it. Increments, so that the loader's workers
+        (each with its own connection and summary) can share one row."""
         if self.dry_run:
             return
-        self.connection.execute(
-            self._q(
-                "update {schema}.load_log set files_seen = %s, files_landed = %s, files_unchanged = %s,"
-                " files_quarantined = %s, files_still_quarantined = %s, pieces_landed = %s,"
-                " pieces_unchanged = %s, points_landed = %s, bytes_read = %s where load_id = %s"
-            ),
-            [
-                summary.files_seen,
-                summary.files_landed,
-                summary.files_unchanged,
-                summary.files_quarantined,
-                summary.files_still_quarantined,
-                summary.pieces_landed,
-                summary.pieces_unchanged,
-                summary.points_landed,
-                summary.bytes_read,
-                self.load_id,
-            ],
+        counts = {name: getattr(summary, name) for name in COUNT_FIELDS}
+        increments = [counts[name] - self._recorded.get(name, 0) for name in COUNT_FIELDS]
+        if not any(increments):
+            return
+        assignments = sql.SQL(", ").join(
+            sql.SQL("{column} = {column} + %s").format(column=sql.Identifier(name)) for name in COUNT_FIELDS
         )
+        self.connection.execute(
+            sql.SQL("update {schema}.load_log set {assignments} where load_id = %s").format(
+                schema=self.schema, assignments=assignments
+            ),
+            [*increments, self.load_id],
+        )
+        self._recorded = counts
 
     def finish_load(self, summary: LoadSummary, error: str | None = None) -> None:
         if self.dry_run:
             return
+        counts = sql.SQL(", ").join(sql.SQL("{} = %s").format(sql.Identifier(name)) for name in COUNT_FIELDS)
         with self.connection.transaction():
-            self.record_counts(summary)
             self.connection.execute(
-                self._q(
-                    "update {schema}.load_log set finished_at = clock_timestamp(), status = %s, error = %s,"
-                    " summary = %s::jsonb where load_id = %s"
-                ),
-                [summary.status, error, json.dumps(summary.as_dict()), self.load_id],
+                sql.SQL(
+                    "update {schema}.load_log set {counts}, finished_at = clock_timestamp(), status = %s,"
+                    " error = %s, summary = %s::jsonb where load_id = %s"
+                ).format(schema=self.schema, counts=counts),
+                [
+                    *(getattr(summary, name) for name in COUNT_FIELDS),
+                    summary.status,
+                    error,
+                    json.dumps(summary.as_dict()),
+                    self.load_id,
+                ],
             )
         release_load_lock(self.connection, self.load_id)
 
@@ -287,6 +323,43 @@ class _Sink:
         if row is not None and piece.name in self.latest_metrics:
             self.refresh_latest_reading(row[0], piece.name)
         return row is not None
+
+    def without_landed_points(self, device_id: str, piece: Piece, overlap_until_ms: int) -> Piece:
+        """The piece less its points at or before `overlap_until_ms` that an earlier piece of the series
+        already landed with the same value: a lookback asks again for what the previous window got, and
+        only the readings that came late (or changed) should land. Pieces the parser found odd are kept
+        whole (dbt's upsert still keeps each reading once)."""
+        if not piece.is_plain_numeric or piece.first_ms is None or piece.first_ms > overlap_until_ms:
+            return piece
+        landed = {
+            (int(timestamp), float(value))
+            for timestamp, value in self.connection.execute(
+                self._q(
+                    "select (point ->> 0)::bigint, (point ->> 1)::double precision"
+                    " from {schema}.telemetry_pieces as piece"
+                    " cross join lateral jsonb_array_elements(piece.payload -> 'data') as element (point)"
+                    " where piece.device_id = %s and piece.metric_name = %s and piece.last_recorded_ms >= %s"
+                    " and piece.first_recorded_ms <= %s and piece.is_plain_numeric"
+                    " and (point ->> 0)::bigint between %s and %s"
+                ),
+                [device_id, piece.name, piece.first_ms, overlap_until_ms, piece.first_ms, overlap_until_ms],
+            )
+        }
+        if not landed:
+            return piece
+        kept = [
+            match for match in PLAIN_POINT.finditer(piece.points_json) if (int(match[1]), float(match[2])) not in landed
+        ]
+        if len(kept) == piece.point_count:
+            return piece
+        timestamps = [int(match[1]) for match in kept]
+        return replace(
+            piece,
+            points_json="[" + ",".join(match[0] for match in kept) + "]",
+            point_count=len(kept),
+            first_ms=min(timestamps, default=None),
+            last_ms=max(timestamps, default=None),
+        )
 
     def refresh_latest_reading(self, piece_id: int, metric_name: str) -> None:
         """Keep raw.latest_readings at the newest valid numeric point of this piece, if it is newer."""
@@ -383,12 +456,25 @@ class _Run:
         if self.sink.was_quarantined(document.uri, content_hash):
             self.summary.files_still_quarantined += 1
             self.summary.still_quarantined.append(rejection)
-            self.sink.record_counts(self.summary)
+            with self.sink.connection.transaction():
+                self.sink.record_counts(self.summary)
+                self.record_window(document)
             return
         self.summary.files_quarantined += 1
         with self.sink.connection.transaction():
             self.reject(document, rejection, content, size, content_hash)
             self.sink.record_counts(self.summary)
+            self.record_window(document)
+
+    def record_window(self, document: Document) -> None:
+        """The response of a time window committed (landed, unchanged or quarantined, whose bytes the
+        quarantine keeps): move the device's cursor past it, in the caller's transaction."""
+        if document.window is None or self.sink.dry_run or document.device_id is None:
+            return
+        advance_cursor(
+            self.sink.connection, self.sink.schema_name, self.source.description, document.device_id,
+            document.window, self.sink.load_id,
+        )  # fmt: skip
 
     def land_assets(self) -> list[str]:
         """Land every assets page; returns the device ids the valid pages list."""
@@ -431,16 +517,21 @@ class _Run:
             self.sink.record_counts(self.summary)
         return [item["deviceId"] for item in items if isinstance(item, dict) and isinstance(item.get("deviceId"), str)]
 
-    def land_telemetry(self, device_id: str) -> None:
-        try:
-            document = self.source.fetch_telemetry(device_id)
-        except MissingDocument as missing:
-            self.summary.warnings.append(f"no telemetry for device {device_id} ({missing})")
-            return
-        try:
-            self._land_telemetry_document(document)
-        finally:
-            document.discard()
+    def land_device(self, device_id: str, windows: list[Window] | None, stop: threading.Event) -> None:
+        """Land the device's telemetry: its whole response, or its windows in order until `stop` is set."""
+        planned: list[Window | None] = list(windows) if windows is not None else [None]
+        for window in planned:
+            if stop.is_set():
+                return
+            try:
+                document = self.source.fetch_telemetry(device_id, window)
+            except MissingDocument as missing:
+                self.summary.warnings.append(f"no telemetry for device {device_id} ({missing})")
+                return
+            try:
+                self._land_telemetry_document(document)
+            finally:
+                document.discard()
 
     def _land_telemetry_document(self, document: Document) -> None:
         summary = self.summary
@@ -461,7 +552,9 @@ class _Run:
             summary.bytes_read += document.size
             self.progress.advance(document.size)
             summary.files_unchanged += 1
-            self.sink.record_counts(summary)
+            with self.sink.connection.transaction():
+                self.sink.record_counts(summary)
+                self.record_window(document)
             return
         device_id = str(uuid.UUID(document.device_id))
         landed = unchanged = points = 0
@@ -476,7 +569,12 @@ class _Run:
                         text = item.text.encode("utf-8", "surrogatepass")
                         self.reject(document, rejection, text, len(text), hashlib.sha256(text).hexdigest())
                         continue
-                    if self.sink.insert_piece(document, device_id, item):
+                    overlap_until_ms = document.window.overlap_until_ms if document.window else None
+                    if overlap_until_ms is not None:
+                        item = self.sink.without_landed_points(device_id, item, overlap_until_ms)
+                    if item.point_count == 0:
+                        unchanged += 1
+                    elif self.sink.insert_piece(document, device_id, item):
                         landed += 1
                         points += item.point_count
                     else:
@@ -491,6 +589,7 @@ class _Run:
                         )
                         self.reject(document, rejection, text, len(text), hashlib.sha256(text).hexdigest())
                 self.sink.mark_file_landed(document, content_hash, landed + unchanged)
+                self.record_window(document)
                 summary.pieces_landed += landed
                 summary.pieces_unchanged += unchanged
                 summary.points_landed += points
@@ -524,6 +623,11 @@ def run_load(
     """Land the source's assets and telemetry. Raises LoaderError when the run cannot proceed."""
     options = options or LoadOptions()
     progress = progress or Progress()
+    if options.window_plan.since_ms is not None and not source.takes_time_ranges:
+        raise LoaderError(
+            f"Source {source.description} cannot be asked for a time range: --since and --until need an HTTP "
+            "source whose API takes one."
+        )
     summary = LoadSummary(load_id=str(uuid.uuid4()), source=source.description, dry_run=options.dry_run)
     started = time.monotonic()
     connection = connect(settings)
@@ -547,8 +651,8 @@ def run_load(
                 progress.start(sum(_size_or_zero(source, device) for device in devices))
             else:
                 progress.start(None)
-            for device_id in devices:
-                run.land_telemetry(device_id)
+            windows = _plan_windows(sink, source, options, devices)
+            _land_devices(settings, run, devices, windows, _worker_count(options, shared_session, summary))
             listed = set(asset_devices)
             for device_id in devices:
                 # A file whose name is no device id was rejected for that already: one message per file.
@@ -578,6 +682,94 @@ def run_load(
         summary.seconds = round(time.monotonic() - started, 3)
         sink.finish_load(summary)
     return summary
+
+
+def _plan_windows(
+    sink: _Sink, source: DirectorySource | HttpSource, options: LoadOptions, devices: list[str]
+) -> dict[str, list[Window] | None]:
+    """Each device's windows, from its cursor (None: the source is asked for whole responses)."""
+    if not source.takes_time_ranges:
+        return dict.fromkeys(devices)
+    plan = options.window_plan
+    cursors = read_cursors(sink.connection, sink.schema_name, source.description, plan.scope)
+    now_ms = int(time.time() * 1000)
+    return {device: plan_device_windows(plan, cursors.get(device), now_ms) for device in devices}
+
+
+def _worker_count(options: LoadOptions, shared_session: bool, summary: LoadSummary) -> int:
+    asked = options.concurrency
+    if asked is None:
+        return 1 if shared_session else DEFAULT_CONCURRENCY
+    if asked > 1 and shared_session:
+        summary.warnings.append(
+            f"the embedded database serves all clients in one session, so --concurrency {asked} runs as 1"
+        )
+        options.concurrency = 1  # a --follow says it once
+        return 1
+    return asked
+
+
+def _land_devices(
+    settings: ConnectionSettings, run: _Run, devices: list[str], windows: dict[str, list[Window] | None], workers: int
+) -> None:
+    """Land each device's telemetry, with `workers` threads each on its own connection (one: this one).
+
+    A device's windows go in order on one worker, so its cursor only moves forward; what the workers
+    counted joins `run.summary` when they are done, also when one failed or the run was interrupted
+    (then the others finish the response under way and stop).
+    """
+    stop = threading.Event()
+    if workers == 1:
+        for device_id in devices:
+            run.land_device(device_id, windows[device_id], stop)
+        return
+    progress = _SerializedProgress(run.progress)
+    worker_runs: list[_Run] = []
+    local = threading.local()
+    lock = threading.Lock()
+
+    def land(device_id: str) -> None:
+        worker_run: _Run | None = getattr(local, "run", None)
+        if worker_run is None:
+            main = run.sink
+            sink = _Sink(connect(settings), main.schema_name, main.load_id, main.dry_run, main.latest_metrics)
+            summary = LoadSummary(load_id=main.load_id, source=run.summary.source, dry_run=main.dry_run)
+            worker_run = local.run = _Run(sink, run.source, run.options, summary, progress)
+            with lock:
+                worker_runs.append(worker_run)
+        worker_run.land_device(device_id, windows[device_id], stop)
+
+    try:
+        with ThreadPoolExecutor(workers, thread_name_prefix="loader-worker") as pool:
+            futures = [pool.submit(land, device_id) for device_id in devices]
+            try:
+                for future in as_completed(futures):
+                    future.result()
+            except BaseException:
+                stop.set()
+                for future in futures:
+                    future.cancel()
+                raise
+    finally:
+        for worker_run in worker_runs:
+            run.summary.add(worker_run.summary)
+            worker_run.sink.connection.close()
+
+
+class _SerializedProgress(Progress):
+    """One progress display for every worker."""
+
+    def __init__(self, progress: Progress) -> None:
+        self.progress = progress
+        self.lock = threading.Lock()
+
+    def advance(self, byte_count: int) -> None:
+        with self.lock:
+            self.progress.advance(byte_count)
+
+    def waiting(self, sentence: str) -> None:
+        with self.lock:
+            self.progress.waiting(sentence)
 
 
 def _size_or_zero(source: DirectorySource, device_id: str) -> int:

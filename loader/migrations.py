@@ -130,6 +130,22 @@ MIGRATIONS: list[str] = [
     create index load_log_started_at_idx on {schema}.load_log (started_at);
     create index quarantine_quarantined_at_idx on {schema}.quarantine (quarantined_at);
     """,
+    # 6: time windows for sources that take a time range (loader/windows.py): per source, device and
+    # scope (routine '' or one backfill) the end of the last window whose response committed. The
+    # index finds the pieces a lookback overlaps, so already landed readings are not landed twice.
+    """
+    create table {schema}.fetch_cursors (
+        source text not null,
+        device_id text not null,
+        scope text not null,
+        landed_until timestamptz not null,
+        load_id uuid not null references {schema}.load_log (load_id),
+        updated_at timestamptz not null default clock_timestamp(),
+        primary key (source, device_id, scope)
+    );
+    create index telemetry_pieces_device_id_metric_name_last_recorded_ms_idx
+        on {schema}.telemetry_pieces (device_id, metric_name, last_recorded_ms);
+    """,
 ]
 
 

@@ -11,9 +11,11 @@ import contextlib
 import json
 import os
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any, Literal
 from urllib.parse import urlencode, urljoin, urlsplit
@@ -21,8 +23,11 @@ from urllib.parse import urlencode, urljoin, urlsplit
 import requests
 
 from loader.errors import LoaderError
+from loader.windows import Window
 
 AssetsOrTelemetry = Literal["assets", "telemetry"]
+TimeFormat = Literal["epoch-ms", "iso8601"]
+TIME_FORMATS: tuple[TimeFormat, ...] = ("epoch-ms", "iso8601")
 RETRY_STATUSES = {429, 500, 502, 503, 504}
 DOWNLOAD_BLOCK = 1 << 20
 
@@ -36,6 +41,8 @@ class Document:
     device_id: str | None = None
     page_number: int = 1
     is_temporary: bool = False
+    # The time range this response was asked for (sources that take one).
+    window: Window | None = None
 
     def open(self) -> IO[bytes]:
         return self.path.open("rb")
@@ -43,6 +50,25 @@ class Document:
     def discard(self) -> None:
         if self.is_temporary:
             self.path.unlink(missing_ok=True)
+
+
+class RateLimit:
+    """At most `per_second` requests a second across every thread that shares it (None: no limit)."""
+
+    def __init__(self, per_second: float | None) -> None:
+        self.interval_s = 1.0 / per_second if per_second else 0.0
+        self._next_s = 0.0
+        self._lock = threading.Lock()
+
+    def wait(self) -> None:
+        if not self.interval_s:
+            return
+        with self._lock:
+            now = time.monotonic()
+            turn = max(now, self._next_s)
+            self._next_s = turn + self.interval_s
+        if turn > now:
+            time.sleep(turn - now)
 
 
 class MissingDocument(Exception):
@@ -60,6 +86,7 @@ class DirectorySource:
         self.root = root
         self.description = str(root)
         self.lists_devices = True
+        self.takes_time_ranges = False
 
     def assets(self) -> Iterator[Document]:
         for page_number, path in enumerate(sorted((self.root / "assets").glob("*.json")), start=1):
@@ -81,7 +108,8 @@ class DirectorySource:
             return device_ids
         return [path.stem for path in sorted((self.root / "telemetry").glob("*.json"))]
 
-    def fetch_telemetry(self, device_id: str) -> Document:
+    def fetch_telemetry(self, device_id: str, window: Window | None = None) -> Document:
+        """The device's whole file: a directory holds no time ranges (`window` is for the HTTP source)."""
         path = self.root / "telemetry" / f"{device_id}.json"
         if not path.is_file():
             raise MissingDocument(str(path))
@@ -97,6 +125,10 @@ class HttpSettings:
     max_backoff_s: float = 30.0
     page_size: int = 500
     token: str | None = None
+    # The query parameters that ask for readings in [from, to), or None for an API without them.
+    range_params: tuple[str, str] | None = ("from", "to")
+    time_format: TimeFormat = "epoch-ms"
+    max_requests_per_second: float | None = None
 
 
 class HttpSource:
@@ -113,10 +145,19 @@ class HttpSource:
         self.lists_devices = False
         self.settings = settings or HttpSettings(token=os.environ.get("LOADER_API_TOKEN"))
         self._sleep = sleep
-        self._session = requests.Session()
-        self._session.headers["Accept"] = "application/json"
-        if self.settings.token:
-            self._session.headers["Authorization"] = f"Bearer {self.settings.token}"
+        self._rate_limit = RateLimit(self.settings.max_requests_per_second)
+        self._sessions = threading.local()
+
+    @property
+    def _session(self) -> requests.Session:
+        """One HTTP session per thread: the loader's workers share the source, not a connection pool."""
+        session: requests.Session | None = getattr(self._sessions, "session", None)
+        if session is None:
+            session = self._sessions.session = requests.Session()
+            session.headers["Accept"] = "application/json"
+            if self.settings.token:
+                session.headers["Authorization"] = f"Bearer {self.settings.token}"
+        return session
 
     def assets(self) -> Iterator[Document]:
         """Every page of the assets list, following `totalCount` until all items have come.
@@ -145,10 +186,25 @@ class HttpSource:
             raise LoaderError("An HTTP source cannot list devices by itself; devices come from its assets.")
         return device_ids
 
-    def fetch_telemetry(self, device_id: str) -> Document:
-        document = self._download(urljoin(self.base_url, f"telemetry/{device_id}"), "telemetry")
+    @property
+    def takes_time_ranges(self) -> bool:
+        return self.settings.range_params is not None
+
+    def fetch_telemetry(self, device_id: str, window: Window | None = None) -> Document:
+        url = urljoin(self.base_url, f"telemetry/{device_id}")
+        if window is not None and self.settings.range_params is not None:
+            from_param, to_param = self.settings.range_params
+            query = {from_param: self._time(window.start_ms)} if window.start_ms is not None else {}
+            url += "?" + urlencode({**query, to_param: self._time(window.end_ms)})
+        document = self._download(url, "telemetry")
         document.device_id = device_id
+        document.window = window
         return document
+
+    def _time(self, ms: int) -> str:
+        if self.settings.time_format == "iso8601":
+            return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        return str(ms)
 
     def _download(self, url: str, kind: AssetsOrTelemetry) -> Document:
         """GET url into a temporary file, retrying connection errors, timeouts, 429 and 5xx."""
@@ -156,6 +212,7 @@ class HttpSource:
         last_problem = ""
         for attempt in range(1, settings.max_attempts + 1):
             retry_after: float | None = None
+            self._rate_limit.wait()
             try:
                 with self._session.get(
                     url, stream=True, timeout=(settings.connect_timeout_s, settings.read_timeout_s)

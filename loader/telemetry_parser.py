@@ -41,6 +41,8 @@ RUN_POINTS = 512
 _POINT = re.compile(_POINT_TEXT)
 _POINT_RUN = re.compile(rf"{_POINT_TEXT}(?:[ \t\n\r]*,[ \t\n\r]*{_POINT_TEXT}){{0,{RUN_POINTS - 1}}}")
 _RUN_TIMESTAMPS = re.compile(r"\[[ \t\n\r]*(-?\d+)")
+# One point of a plain piece (is_plain_numeric), with its timestamp and value as groups 1 and 2.
+PLAIN_POINT = re.compile(rf"\[[ \t\n\r]*(-?\d{{1,18}})[ \t\n\r]*,[ \t\n\r]*({_PLAIN_NUMBER})[ \t\n\r]*\]")
 # jsonb does not keep whitespace between tokens; dropping it before hashing makes a re-sent response
 # with other formatting hash the same.
 _STRIP_WHITESPACE = str.maketrans("", "", " \t\n\r")

@@ -8,6 +8,7 @@ import time
 from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -20,18 +21,23 @@ class FakeApi:
     `hang` makes every request wait `hang_s` seconds before answering anything.
     """
 
-    def __init__(self, root: Path, max_page_size: int = 500) -> None:
+    def __init__(
+        self, root: Path, max_page_size: int = 500, range_params: tuple[str, str] = ("from", "to"),
+        time_format: str = "epoch-ms",
+    ) -> None:  # fmt: skip
         self.root = root
         self.max_page_size = max_page_size
+        self.range_params = range_params
+        self.time_format = time_format
         self.faults: dict[str, list[int]] = defaultdict(list)
         self.hang_s = 0.0
         self.requests: list[str] = []
+        self.bytes_sent = 0
         self.lock = threading.Lock()
 
     def respond(self, raw_path: str) -> tuple[int, bytes]:
         parts = urlsplit(raw_path)
         with self.lock:
-            self.requests.append(raw_path)
             if self.faults[parts.path]:
                 status = self.faults[parts.path].pop(0)
                 return status, json.dumps({"error": f"injected {status}"}).encode()
@@ -40,8 +46,29 @@ class FakeApi:
         if parts.path.startswith("/telemetry/"):
             path = self.root / "telemetry" / f"{parts.path.removeprefix('/telemetry/')}.json"
             if path.is_file():
-                return 200, path.read_bytes()
+                return 200, self._telemetry_in_range(path.read_bytes(), parse_qs(parts.query))
         return 404, b'{"error": "not found"}'
+
+    def _telemetry_in_range(self, body: bytes, query: dict[str, list[str]]) -> bytes:
+        """The response with only the readings from <= time < to, as the vendor's time range asks."""
+        low, high = (self._time(query.get(name, [None])[0]) for name in self.range_params)
+        if low is None and high is None:
+            return body
+        response = json.loads(body)
+        kept_all = True
+        for series in response["series"]:
+            # A point without a numeric time cannot be placed: only a request from the beginning gets it.
+            kept = [point for point in series["data"] if _in_range(point, low, high)]
+            kept_all = kept_all and len(kept) == len(series["data"])
+            series["data"] = kept
+        return body if kept_all else json.dumps(response, separators=(",", ":")).encode()
+
+    def _time(self, text: str | None) -> int | None:
+        if text is None:
+            return None
+        if self.time_format == "iso8601":
+            return int(datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp() * 1000)
+        return int(text)
 
     def _assets_page(self, query: dict[str, list[str]]) -> bytes:
         everything = json.loads((self.root / "assets" / "assets.json").read_text())
@@ -51,13 +78,31 @@ class FakeApi:
         return json.dumps({"totalCount": len(everything["items"]), "items": items}).encode()
 
 
+def _in_range(point: object, low: int | None, high: int | None) -> bool:
+    """low <= time < high; a point without a numeric time cannot be placed: only a request from the
+    beginning gets it."""
+    recorded_ms = point[0] if isinstance(point, list) and point else None
+    if not isinstance(recorded_ms, int):
+        return low is None
+    return (low is None or recorded_ms >= low) and (high is None or recorded_ms < high)
+
+
+def telemetry_requests(api: FakeApi, device_id: str = "") -> list[str]:
+    """The telemetry requests the API answered (of one device, if given), with their queries."""
+    return [request for request in api.requests if request.startswith(f"/telemetry/{device_id}")]
+
+
 @contextmanager
 def serve(api: FakeApi) -> Iterator[str]:
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
+            with api.lock:
+                api.requests.append(self.path)
             if api.hang_s:
                 time.sleep(api.hang_s)
             status, body = api.respond(self.path)
+            with api.lock:
+                api.bytes_sent += len(body)
             try:
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")

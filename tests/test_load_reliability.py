@@ -36,9 +36,9 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
-def loader_process(backend: Backend, source: Path) -> subprocess.Popen[str]:
+def loader_process(backend: Backend, source: Path, *args: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [str(BIN_DIR / "loader"), *load_args(backend.settings, str(source), "--max-points", str(MAX_POINTS))],
+        [str(BIN_DIR / "loader"), *load_args(backend.settings, str(source), "--max-points", str(MAX_POINTS), *args)],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
 
@@ -141,13 +141,15 @@ def assert_died_load_is_interrupted_and_rerun_lands_the_rest(backend: Backend, s
 def test_a_load_killed_midway_shows_as_interrupted_with_what_it_committed(backend: Backend, fleet: Path) -> None:
     expected = pieces_to_land(backend, fleet)
     started = time.monotonic()
-    invoke(load_args(backend.settings, str(fleet), "--max-points", str(MAX_POINTS)))
+    invoke(load_args(backend.settings, str(fleet), "--max-points", str(MAX_POINTS), "--concurrency", "1"))
     full_run_s = time.monotonic() - started + 0.5  # plus the CLI's start-up, which invoke() skips
     # Kill at a moment chosen from the full run's time, not by polling the database: on the embedded
     # server a client querying while a load's transaction is open can stall the load (docs/embedded-db.md).
+    # One worker, so that the three files commit one after another and a kill can fall between them
+    # (parallel workers' load-log counts: tests/test_http_windows.py).
     for fraction in (0.5, 0.35, 0.65, 0.2, 0.8):
         backend.wipe()
-        process = loader_process(backend, fleet)
+        process = loader_process(backend, fleet, "--concurrency", "1")
         time.sleep(full_run_s * fraction)
         process.kill()
         process.wait(timeout=60)
