@@ -98,7 +98,9 @@ def test_a_backfill_in_windows_with_workers_lands_exactly_what_a_directory_load_
     assert cursors(postgres_backend, "") == {}, "a backfill with an end of its own leaves the routine cursor alone"
 
 
-def test_kill_9_in_a_parallel_backfill_then_rerun_lands_every_point_once(postgres_backend: Backend, fleet: Path) -> None:
+def test_kill_9_in_a_parallel_backfill_then_rerun_lands_every_point_once(
+    postgres_backend: Backend, fleet: Path
+) -> None:
     api = FakeApi(fleet)
     api.hang_s = 0.15
     windows_per_device = FLEET_DAYS * 4
