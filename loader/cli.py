@@ -29,6 +29,7 @@ from loader.job_locks import (
 )
 from loader.landing import DEFAULT_CONCURRENCY, DEFAULT_LATEST_METRICS, LoadOptions, LoadSummary, Progress, run_load
 from loader.migrations import DEFAULT_RAW_SCHEMA
+from loader.object_storage import S3Settings
 from loader.reports import database_summary, recent_loads, soc_alerts
 from loader.retention import prune_transformed_pieces
 from loader.settings import PROJECT_ROOT, ConnectionSettings, resolve_connection
@@ -277,6 +278,12 @@ class _Bar(Progress):
     "iso8601: 2026-01-01T00:00:00.000Z).",
 )
 @click.option(
+    "--s3-endpoint-url",
+    metavar="URL",
+    help="s3:// source: an S3-compatible server such as MinIO (http://host:9000). Default: AWS, or "
+    "AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL.",
+)
+@click.option(
     "--progress/--no-progress",
     default=None,
     help="Show a progress bar (default: only when stderr is a terminal).",
@@ -303,6 +310,7 @@ def load(
     max_requests_per_second: float | None,
     http_range_params: str,
     http_time_format: TimeFormat,
+    s3_endpoint_url: str | None,
     progress: bool | None,
     database_url: str | None,
     target: str | None,
@@ -311,8 +319,10 @@ def load(
     """Land API responses from SOURCE into the raw schema.
 
     SOURCE is a directory laid out like the API (assets/*.json, telemetry/<deviceId>.json; default:
-    the project's data/ folder) or the API's base URL (http(s)://...; GET /assets, paged, and
-    GET /telemetry/{deviceId} for each listed device; token from LOADER_API_TOKEN).
+    the project's data/ folder), the API's base URL (http(s)://...; GET /assets, paged, and
+    GET /telemetry/{deviceId} for each listed device; token from LOADER_API_TOKEN), or object storage
+    (s3://bucket/prefix, laid out like a directory, optionally telemetry/<deviceId>/<day>.json;
+    credentials from the standard AWS variables; objects landed unchanged are not downloaded again).
 
     From an HTTP API each device is asked for time windows: the loader keeps per device the end of the
     last window that landed (raw.fetch_cursors) and asks from there, less --lookback, up to now; the
@@ -357,7 +367,7 @@ def load(
     def load_once() -> LoadSummary:
         bar = _Bar((sys.stderr.isatty() if progress is None else progress) and follow is None)
         try:
-            return run_load(settings, open_source(source, http), options, bar)
+            return run_load(settings, open_source(source, http, S3Settings(endpoint_url=s3_endpoint_url)), options, bar)
         finally:
             bar.close()
 

@@ -30,7 +30,7 @@ from loader.job_locks import embedded_turn, is_shared_session_server
 from loader.load_liveness import hold_load_lock, mark_interrupted_loads, release_load_lock, this_loader
 from loader.migrations import DEFAULT_RAW_SCHEMA, migrate
 from loader.settings import ConnectionSettings, dbt_project_var
-from loader.sources import DirectorySource, Document, HttpSource, MissingDocument
+from loader.sources import Document, MissingDocument, Source
 from loader.telemetry_parser import (
     DEFAULT_MAX_POINTS,
     PLAIN_POINT,
@@ -273,11 +273,23 @@ class _Sink:
             return
         self.connection.execute(
             self._q(
-                "insert into {schema}.landed_files (source_uri, content_hash, load_id, size_bytes, pieces)"
-                " values (%s, %s, %s, %s, %s) on conflict do nothing"
+                "insert into {schema}.landed_files (source_uri, content_hash, load_id, size_bytes, pieces,"
+                " object_etag) values (%s, %s, %s, %s, %s, %s) on conflict do nothing"
             ),
-            [document.uri, content_hash, self.load_id, document.size, pieces],
+            [document.uri, content_hash, self.load_id, document.size, pieces, document.etag],
         )
+
+    def object_already_landed(self, document: Document) -> bool:
+        """Was this stored object (same key, ETag and size) landed before? Then it need not be downloaded."""
+        if document.etag is None or not self.schema_exists:
+            return False
+        row = self.connection.execute(
+            self._q(
+                "select 1 from {schema}.landed_files where source_uri = %s and object_etag = %s and size_bytes = %s"
+            ),
+            [document.uri, document.etag, document.size],
+        ).fetchone()
+        return row is not None
 
     def _exists(self, table: str, content_hash: str) -> bool:
         """Dry run: would this content hash be skipped?"""
@@ -432,7 +444,7 @@ class _Run:
     def __init__(
         self,
         sink: _Sink,
-        source: DirectorySource | HttpSource,
+        source: Source,
         options: LoadOptions,
         summary: LoadSummary,
         progress: Progress,
@@ -488,7 +500,12 @@ class _Run:
 
     def _land_assets_page(self, document: Document) -> list[str]:
         self.summary.files_seen += 1
-        body = document.path.read_bytes()
+        # Skipped only when its devices are not needed: they are in the page, which stays undownloaded.
+        if not self.options.only_asset_devices and self.sink.object_already_landed(document):
+            self.summary.files_unchanged += 1
+            self.sink.record_counts(self.summary)
+            return []
+        body = document.local_path().read_bytes()
         self.summary.bytes_read += len(body)
         self.progress.advance(len(body))
         content_hash = hashlib.sha256(body).hexdigest()
@@ -502,6 +519,8 @@ class _Run:
         _, payload_json, notes = decode_for_jsonb(body.decode("utf-8-sig"))
         with self.sink.connection.transaction():
             landed = self.sink.insert_assets(document, payload_json, len(items), page.get("totalCount"))
+            if document.etag is not None:
+                self.sink.mark_file_landed(document, content_hash, 0)
             if notes:
                 self.reject(
                     document,
@@ -518,24 +537,26 @@ class _Run:
         return [item["deviceId"] for item in items if isinstance(item, dict) and isinstance(item.get("deviceId"), str)]
 
     def land_device(self, device_id: str, windows: list[Window] | None, stop: threading.Event) -> None:
-        """Land the device's telemetry: its whole response, or its windows in order until `stop` is set."""
-        planned: list[Window | None] = list(windows) if windows is not None else [None]
-        for window in planned:
-            if stop.is_set():
-                return
-            try:
-                document = self.source.fetch_telemetry(device_id, window)
-            except MissingDocument as missing:
-                self.summary.warnings.append(f"no telemetry for device {device_id} ({missing})")
-                return
-            try:
-                self._land_telemetry_document(document)
-            finally:
-                document.discard()
+        """Land the device's responses (its windows, its objects) in order, until `stop` is set."""
+        try:
+            for document in self.source.telemetry_documents(device_id, windows):
+                try:
+                    self._land_telemetry_document(document)
+                finally:
+                    document.discard()
+                if stop.is_set():
+                    return
+        except MissingDocument as missing:
+            self.summary.warnings.append(f"no telemetry for device {device_id} ({missing})")
 
     def _land_telemetry_document(self, document: Document) -> None:
         summary = self.summary
         summary.files_seen += 1
+        if self.sink.object_already_landed(document):
+            self.progress.advance(document.size)
+            summary.files_unchanged += 1
+            self.sink.record_counts(summary)
+            return
         content_hash = sha256_file(document)
         if not _is_uuid(document.device_id or ""):
             summary.bytes_read += document.size
@@ -616,7 +637,7 @@ class _Run:
 
 def run_load(
     settings: ConnectionSettings,
-    source: DirectorySource | HttpSource,
+    source: Source,
     options: LoadOptions | None = None,
     progress: Progress | None = None,
 ) -> LoadSummary:
@@ -646,11 +667,9 @@ def run_load(
                 devices = asset_devices
             else:
                 devices = source.telemetry_devices(None)
-            if isinstance(source, DirectorySource):
+            if source.lists_devices:
                 summary.warnings += [f"skipped {path}: not a .json response" for path in source.skipped_files()]
-                progress.start(sum(_size_or_zero(source, device) for device in devices))
-            else:
-                progress.start(None)
+            progress.start(source.telemetry_bytes(devices))
             windows = _plan_windows(sink, source, options, devices)
             _land_devices(settings, run, devices, windows, _worker_count(options, shared_session, summary))
             listed = set(asset_devices)
@@ -685,7 +704,7 @@ def run_load(
 
 
 def _plan_windows(
-    sink: _Sink, source: DirectorySource | HttpSource, options: LoadOptions, devices: list[str]
+    sink: _Sink, source: Source, options: LoadOptions, devices: list[str]
 ) -> dict[str, list[Window] | None]:
     """Each device's windows, from its cursor (None: the source is asked for whole responses)."""
     if not source.takes_time_ranges:
@@ -770,11 +789,6 @@ class _SerializedProgress(Progress):
     def waiting(self, sentence: str) -> None:
         with self.lock:
             self.progress.waiting(sentence)
-
-
-def _size_or_zero(source: DirectorySource, device_id: str) -> int:
-    path = source.root / "telemetry" / f"{device_id}.json"
-    return path.stat().st_size if path.is_file() else 0
 
 
 def _read_assets_page(body: bytes) -> tuple[str | None, dict[str, Any]]:

@@ -146,6 +146,13 @@ MIGRATIONS: list[str] = [
     create index telemetry_pieces_device_id_metric_name_last_recorded_ms_idx
         on {schema}.telemetry_pieces (device_id, metric_name, last_recorded_ms);
     """,
+    # 7: object storage lists each object's ETag and size: an object landed before with the same ones
+    # is skipped without downloading it (loader/object_storage.py).
+    """
+    alter table {schema}.landed_files add column object_etag text;
+    create index landed_files_source_uri_object_etag_idx on {schema}.landed_files (source_uri, object_etag)
+        where object_etag is not null;
+    """,
 ]
 
 

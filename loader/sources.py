@@ -17,13 +17,16 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any, Literal
+from typing import IO, TYPE_CHECKING, Any, Literal, Union
 from urllib.parse import urlencode, urljoin, urlsplit
 
 import requests
 
 from loader.errors import LoaderError
 from loader.windows import Window
+
+if TYPE_CHECKING:
+    from loader.object_storage import S3Source
 
 AssetsOrTelemetry = Literal["assets", "telemetry"]
 TimeFormat = Literal["epoch-ms", "iso8601"]
@@ -34,21 +37,34 @@ DOWNLOAD_BLOCK = 1 << 20
 
 @dataclass
 class Document:
+    """One response body. `path` is where it is on disk; a document listed but not downloaded yet (object
+    storage) has none until `open()` fetches it, so one skipped as unchanged is never downloaded."""
+
     uri: str
     kind: AssetsOrTelemetry
-    path: Path
+    path: Path | None
     size: int
     device_id: str | None = None
     page_number: int = 1
     is_temporary: bool = False
     # The time range this response was asked for (sources that take one).
     window: Window | None = None
+    # The object's version as its store lists it (object storage's ETag), recorded with what landed.
+    etag: str | None = None
+    download: Callable[[], Path] | None = None
+
+    def local_path(self) -> Path:
+        if self.path is None:
+            assert self.download is not None, "a document has a path or a way to download one"
+            self.path = self.download()
+            self.is_temporary = True
+        return self.path
 
     def open(self) -> IO[bytes]:
-        return self.path.open("rb")
+        return self.local_path().open("rb")
 
     def discard(self) -> None:
-        if self.is_temporary:
+        if self.is_temporary and self.path is not None:
             self.path.unlink(missing_ok=True)
 
 
@@ -92,10 +108,10 @@ class DirectorySource:
         for page_number, path in enumerate(sorted((self.root / "assets").glob("*.json")), start=1):
             yield Document(str(path), "assets", path, path.stat().st_size, page_number=page_number)
 
-    def skipped_files(self) -> list[Path]:
+    def skipped_files(self) -> list[str]:
         """Files in assets/ and telemetry/ that are not responses (not *.json), hidden files aside."""
         return [
-            path
+            str(path)
             for folder in ("assets", "telemetry")
             if (self.root / folder).is_dir()
             for path in sorted((self.root / folder).iterdir())
@@ -108,12 +124,17 @@ class DirectorySource:
             return device_ids
         return [path.stem for path in sorted((self.root / "telemetry").glob("*.json"))]
 
-    def fetch_telemetry(self, device_id: str, window: Window | None = None) -> Document:
-        """The device's whole file: a directory holds no time ranges (`window` is for the HTTP source)."""
+    def telemetry_documents(self, device_id: str, windows: list[Window] | None = None) -> Iterator[Document]:
+        """The device's whole file: a directory holds no time ranges."""
         path = self.root / "telemetry" / f"{device_id}.json"
         if not path.is_file():
             raise MissingDocument(str(path))
-        return Document(str(path), "telemetry", path, path.stat().st_size, device_id=device_id)
+        yield Document(str(path), "telemetry", path, path.stat().st_size, device_id=device_id)
+
+    def telemetry_bytes(self, device_ids: list[str]) -> int | None:
+        """What the telemetry to land weighs, for the progress bar."""
+        paths = [self.root / "telemetry" / f"{device_id}.json" for device_id in device_ids]
+        return sum(path.stat().st_size for path in paths if path.is_file())
 
 
 @dataclass(frozen=True)
@@ -129,6 +150,16 @@ class HttpSettings:
     range_params: tuple[str, str] | None = ("from", "to")
     time_format: TimeFormat = "epoch-ms"
     max_requests_per_second: float | None = None
+
+
+@dataclass(frozen=True)
+class S3Settings:
+    """How to reach object storage (loader/object_storage.py); credentials come from AWS's own config."""
+
+    endpoint_url: str | None = None
+    connect_timeout_s: float = 5.0
+    read_timeout_s: float = 60.0
+    max_attempts: int = 5
 
 
 class HttpSource:
@@ -172,7 +203,7 @@ class HttpSource:
             query = urlencode({"page": page_number, "pageSize": page_size})
             document = self._download(urljoin(self.base_url, "assets") + f"?{query}", "assets")
             document.page_number = page_number
-            items, total = _peek_assets_page(document.path)
+            items, total = _peek_assets_page(document.local_path())
             yield document
             seen += items
             if total is None or items == 0 or seen >= total:
@@ -189,6 +220,18 @@ class HttpSource:
     @property
     def takes_time_ranges(self) -> bool:
         return self.settings.range_params is not None
+
+    def telemetry_documents(self, device_id: str, windows: list[Window] | None = None) -> Iterator[Document]:
+        """One response per window, fetched as the caller gets to it (without windows: the whole history)."""
+        planned: list[Window | None] = list(windows) if windows is not None else [None]
+        for window in planned:
+            yield self.fetch_telemetry(device_id, window)
+
+    def telemetry_bytes(self, device_ids: list[str]) -> int | None:
+        return None
+
+    def skipped_files(self) -> list[str]:
+        return []
 
     def fetch_telemetry(self, device_id: str, window: Window | None = None) -> Document:
         url = urljoin(self.base_url, f"telemetry/{device_id}")
@@ -277,9 +320,17 @@ def _short(exc: Exception) -> str:
     return text if len(text) < 160 else text[:157] + "..."
 
 
-def open_source(location: str, http: HttpSettings | None = None) -> DirectorySource | HttpSource:
+# What `loader load` reads from (object storage's class is imported only when used).
+Source = Union[DirectorySource, HttpSource, "S3Source"]
+
+
+def open_source(location: str, http: HttpSettings | None = None, s3: S3Settings | None = None) -> Source:
     if location.startswith(("http://", "https://")):
         return HttpSource(location, http)
+    if location.startswith("s3://"):
+        from loader.object_storage import S3Source  # boto3 takes a moment to import: only when needed
+
+        return S3Source(location, s3)
     if "://" in location:
-        raise LoaderError(f"Source {location} is not supported: give a directory or an http(s) URL.")
+        raise LoaderError(f"Source {location} is not supported: give a directory, an http(s) URL or an s3:// URL.")
     return DirectorySource(Path(location))

@@ -9,7 +9,6 @@ import os
 import signal
 import subprocess
 import time
-from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -20,7 +19,7 @@ from harness.dbt import BIN_DIR
 from loader.generate import FleetSpec, generate_fleet
 from loader.sources import RateLimit
 from tests.conftest import Backend, wait_for
-from tests.helpers import invoke, load_args
+from tests.helpers import invoke, landed_points, load_args, points_in_files
 from tests.http_api import FakeApi, serve, telemetry_requests
 
 pytestmark = pytest.mark.integration
@@ -28,10 +27,6 @@ pytestmark = pytest.mark.integration
 FLEET_START = datetime(2026, 1, 1, tzinfo=UTC)
 FLEET_DAYS = 3
 BACKFILL = ["--since", "2026-01-01", "--until", "2026-01-04"]
-LANDED_POINTS = (
-    "select piece.device_id::text, piece.metric_name, (point ->> 0)::bigint, point -> 1"
-    " from raw.telemetry_pieces as piece cross join lateral jsonb_array_elements(piece.payload -> 'data') as point"
-)
 
 
 @pytest.fixture(scope="module")
@@ -41,19 +36,6 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Path:
         FleetSpec(devices=3, days=FLEET_DAYS, interval_s=300, seed=5, start=FLEET_START, profile="field"), folder
     )
     return folder
-
-
-def points_in_files(folder: Path) -> Counter[tuple]:
-    points: Counter[tuple] = Counter()
-    for path in (folder / "telemetry").glob("*.json"):
-        for series in json.loads(path.read_bytes())["series"]:
-            points.update((path.stem, series["name"], point[0], point[1]) for point in series["data"])
-    return points
-
-
-def landed_points(backend: Backend) -> Counter[tuple]:
-    with backend.connect() as connection:
-        return Counter(tuple(row) for row in connection.execute(LANDED_POINTS))
 
 
 def window_ends_landed(backend: Backend) -> dict[str, int]:
