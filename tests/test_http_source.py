@@ -8,12 +8,12 @@ from pathlib import Path
 import pytest
 
 from harness.databases import free_port
+from harness.http_api import FakeApi, serve, telemetry_requests
 from loader.errors import LoaderError
 from loader.landing import run_load
 from loader.sources import HttpSettings, HttpSource
 from tests.conftest import SAMPLE_DATA, Backend
 from tests.helpers import invoke, load_args
-from tests.http_api import FakeApi, serve, telemetry_requests
 
 pytestmark = pytest.mark.integration
 

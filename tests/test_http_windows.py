@@ -16,11 +16,12 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from harness.dbt import BIN_DIR
+from harness.http_api import FakeApi, serve, telemetry_requests
+from harness.points import landed_points, points_in_files
 from loader.generate import FleetSpec, generate_fleet
 from loader.sources import RateLimit
 from tests.conftest import Backend, wait_for
-from tests.helpers import invoke, landed_points, load_args, points_in_files
-from tests.http_api import FakeApi, serve, telemetry_requests
+from tests.helpers import invoke, load_args
 
 pytestmark = pytest.mark.integration
 
@@ -71,7 +72,7 @@ def test_a_backfill_in_windows_with_workers_lands_exactly_what_a_directory_load_
     assert len(requests) == 3 * FLEET_DAYS
     first_day = int(FLEET_START.timestamp() * 1000)
     assert sorted(parse_qs(urlsplit(request).query)["from"][0] for request in requests)[:3] == [str(first_day)] * 3
-    assert landed_points(postgres_backend) == points_in_files(fleet)
+    assert landed_points(postgres_backend.settings) == points_in_files(fleet)
     # The backfill finished: running it again asks for nothing and lands nothing.
     assert len(telemetry_requests(api)) == len(requests)
     assert "Landed 0 pieces" in again.output
@@ -106,7 +107,7 @@ def test_kill_9_in_a_parallel_backfill_then_rerun_lands_every_point_once(
 
     # The rerun asked only for the windows that had not committed.
     assert len(telemetry_requests(api)) - requests_before == 3 * windows_per_device - windows_committed
-    assert landed_points(postgres_backend) == points_in_files(fleet)
+    assert landed_points(postgres_backend.settings) == points_in_files(fleet)
     # The killed load's row counts what its workers committed (each adds its counts in its response's transaction).
     died = postgres_backend.scalar("select load_id from raw.load_log where status = 'interrupted'")
     assert postgres_backend.scalar("select pieces_landed from raw.load_log where load_id = %s", [died]) == (
@@ -145,7 +146,7 @@ def test_a_routine_run_asks_from_the_cursor_less_the_lookback_and_lands_only_lat
     assert int(second_request["from"][0]) == cursor - 5 * minute
     assert json.loads(first.output)["points_landed"] == len(on_time)
     assert json.loads(second.output)["points_landed"] == 2, "the lookback's overlap lands only what is new"
-    assert sum(landed_points(postgres_backend).values()) == len(on_time) + 2
+    assert sum(landed_points(postgres_backend.settings).values()) == len(on_time) + 2
     assert cursors(postgres_backend)[device] > cursor
 
 
@@ -160,7 +161,7 @@ def test_range_parameters_take_other_names_and_iso_8601_times(postgres_backend: 
         )  # fmt: skip
     query = parse_qs(urlsplit(telemetry_requests(api)[0]).query)
     assert query["start"][0].endswith("T00:00:00.000Z")
-    assert landed_points(postgres_backend) == points_in_files(fleet)
+    assert landed_points(postgres_backend.settings) == points_in_files(fleet)
 
 
 def test_an_api_without_time_ranges_is_asked_for_whole_responses(postgres_backend: Backend, fleet: Path) -> None:
@@ -168,7 +169,7 @@ def test_an_api_without_time_ranges_is_asked_for_whole_responses(postgres_backen
     with serve(api) as url:
         invoke([*load_args(postgres_backend.settings, url), "--http-range-params", "none"])
     assert all("?" not in request for request in telemetry_requests(api))
-    assert landed_points(postgres_backend) == points_in_files(fleet)
+    assert landed_points(postgres_backend.settings) == points_in_files(fleet)
 
 
 def test_a_backfill_of_a_directory_or_without_a_start_is_refused_in_one_sentence(

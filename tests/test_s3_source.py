@@ -11,9 +11,10 @@ import pytest
 
 from harness.databases import free_port
 from harness.object_storage import NO_INSTANCE_METADATA, s3_client, s3_environment, s3_server, upload_folder
+from harness.points import landed_points, points_in_files
 from loader.generate import FleetSpec, generate_fleet
 from tests.conftest import SAMPLE_DATA, Backend
-from tests.helpers import invoke, landed_points, load_args, points_in_files
+from tests.helpers import invoke, load_args
 
 pytestmark = pytest.mark.integration
 
@@ -44,7 +45,7 @@ def test_the_sample_lands_from_a_bucket_as_from_the_directory_and_a_second_run_d
     second = load_json(postgres_backend, "s3://sample/vendor/2026/", endpoint)
 
     assert (first["pieces_landed"], first["points_landed"], first["files_landed"]) == (25, 375, 4)
-    assert landed_points(postgres_backend) == points_in_files(SAMPLE_DATA)
+    assert landed_points(postgres_backend.settings) == points_in_files(SAMPLE_DATA)
     assert (second["files_unchanged"], second["bytes_read"], second["pieces_landed"]) == (4, 0, 0)
     from_directory = invoke(load_args(postgres_backend.settings, str(SAMPLE_DATA)))
     assert "Landed 0 pieces" in from_directory.output
@@ -56,7 +57,7 @@ def test_telemetry_split_into_day_objects_lands_every_point_once_and_only_a_chan
     objects = upload_folder(endpoint, "by-day", fleet, by_day=True)
     first = load_json(postgres_backend, "s3://by-day", endpoint, "--concurrency", "3")
     assert first["files_landed"] == objects
-    assert landed_points(postgres_backend) == points_in_files(fleet)
+    assert landed_points(postgres_backend.settings) == points_in_files(fleet)
 
     client = s3_client(endpoint)
     day_key = sorted(item["Key"] for item in client.list_objects_v2(Bucket="by-day", Prefix="telemetry/")["Contents"])[

@@ -1,4 +1,5 @@
-"""A real HTTP server on 127.0.0.1 that serves an API directory like the vendor's API, with faults."""
+"""A real HTTP server on 127.0.0.1 that serves an API directory like the vendor's API (honouring its time range), with
+faults, for the tests and the benchmarks."""
 
 from __future__ import annotations
 
