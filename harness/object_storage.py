@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 from collections import defaultdict
 from collections.abc import Iterator
@@ -26,6 +27,7 @@ NO_INSTANCE_METADATA = {"AWS_EC2_METADATA_DISABLED": "true"}
 def s3_server() -> Iterator[str]:
     """Start the server on a free loopback port; yields its endpoint URL."""
     port = free_port()
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request otherwise
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     try:

@@ -485,8 +485,11 @@ def _simulate_field_device(spec: FleetSpec, index: int, out_dir: str) -> DeviceT
     truth.energy_out_kwh = round(truth.energy_out_kwh, 3)
     truth.soc_abs_change_pct = round(soc_abs_change, 2)
     truth.recalibration_jumps = recalibrations
-    truth.round_trip_efficiency_with_standby = round(
-        (truth.energy_out_kwh + (stored_kwh - stored_at_start) * eta) / truth.energy_in_kwh, 4
+    # A device that never charged (a short fleet's idle day) has no efficiency to speak of.
+    truth.round_trip_efficiency_with_standby = (
+        round((truth.energy_out_kwh + (stored_kwh - stored_at_start) * eta) / truth.energy_in_kwh, 4)
+        if truth.energy_in_kwh
+        else None
     )
     return truth
 

@@ -583,6 +583,8 @@ class _Run:
         try:
             with self.sink.connection.transaction(), document.open() as stream:
                 for item in iter_telemetry(stream, self.options.max_points_per_piece, on_bytes=self._count_bytes):
+                    if isinstance(item, SeriesRejected) and item.is_empty and document.window is not None:
+                        continue  # no readings of this metric in the window asked for
                     if isinstance(item, SeriesRejected):
                         reason = f"series {item.series_index}"
                         reason += f" ({item.name})" if item.name else ""

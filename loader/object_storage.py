@@ -29,7 +29,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
 from loader.errors import LoaderError
-from loader.sources import AssetsOrTelemetry, Document, MissingDocument, S3Settings
+from loader.sources import DOWNLOAD_BLOCK, AssetsOrTelemetry, Document, MissingDocument, S3Settings
 from loader.windows import Window
 
 ACCESS_REFUSED = {"AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "403", "401"}
@@ -159,7 +159,8 @@ class S3Source:
         handle, name = tempfile.mkstemp(prefix="loader-", suffix=".json")
         try:
             with os.fdopen(handle, "wb") as body:
-                self._call(lambda: self._client.download_fileobj(self.bucket, stored.key, body))
+                response = self._call(lambda: self._client.get_object(Bucket=self.bucket, Key=stored.key))
+                self._call(lambda: [body.write(block) for block in response["Body"].iter_chunks(DOWNLOAD_BLOCK)])
         except BaseException:
             Path(name).unlink(missing_ok=True)
             raise

@@ -65,6 +65,8 @@ class SeriesRejected:
     name: str | None
     reason: str
     text: str
+    # A well-formed series without points: an error in a whole response, none in one asked for a time window.
+    is_empty: bool = False
 
 
 @dataclass
@@ -392,7 +394,9 @@ def _iter_one_series(text: _Text, index: int, max_points: int, max_chars: int) -
     elif data_problem:
         yield SeriesRejected(index, label, data_problem, f'{{"name": {json.dumps(label)}, "data": {data_text}}}')
     elif builder.chunk_index == 0:
-        yield SeriesRejected(index, label, "has an empty 'data' list", json.dumps({"name": label, "data": []}))
+        yield SeriesRejected(
+            index, label, "has an empty 'data' list", json.dumps({"name": label, "data": []}), is_empty=True
+        )
 
 
 def _object_keys(text: _Text, between: str) -> Iterator[str]:

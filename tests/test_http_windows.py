@@ -197,3 +197,11 @@ def test_the_request_rate_limit_spaces_requests_across_threads() -> None:
     for _ in range(5):
         limit.wait()
     assert time.monotonic() - started >= 4 / 20
+
+
+def test_a_window_without_readings_is_no_reject_and_moves_the_cursor(postgres_backend: Backend, fleet: Path) -> None:
+    with serve(FakeApi(fleet)) as url:
+        result = invoke([*load_args(postgres_backend.settings, url, "--since", "2025-12-31", "--until", "2026-01-01")])
+    assert "Landed 0 pieces" in result.output
+    assert postgres_backend.count("select count(*) from raw.quarantine") == 0
+    assert set(cursors(postgres_backend).values()) == {int(FLEET_START.timestamp() * 1000)}
