@@ -34,6 +34,7 @@ from loader.reports import database_summary, recent_loads, soc_alerts
 from loader.retention import prune_transformed_pieces
 from loader.settings import PROJECT_ROOT, ConnectionSettings, resolve_connection
 from loader.sources import TIME_FORMATS, HttpSettings, TimeFormat, open_source
+from loader.stream import Broker, Stream, StreamOptions
 from loader.telemetry_parser import DEFAULT_MAX_POINTS
 from loader.windows import DEFAULT_LOOKBACK, DEFAULT_WINDOW, WindowPlan, epoch_ms, parse_duration
 
@@ -124,7 +125,8 @@ def cli() -> None:
     \b
     Typical use:
       loader db start        # only for the embedded TimescaleDB (development)
-      loader load            # land data/ (or an API URL) into the raw schema
+      loader load            # land data/ (or an API URL, or s3://bucket/prefix) into the raw schema
+      loader stream URL      # or land what devices publish to an MQTT broker, as it arrives
       dbt build              # transform into battery_telemetry and the marts
       loader status          # what the last loads did
 
@@ -382,6 +384,109 @@ def load(
         click.echo("Stopped following.", err=True)
     if any_rejects:
         sys.exit(exit_codes.FINISHED_WITH_REJECTS)
+
+
+@cli.command()
+@click.argument("broker_url", metavar="URL")
+@click.option(
+    "--batch-size",
+    default=500,
+    show_default=True,
+    type=click.IntRange(1, 30000),
+    help="Commit a batch when it holds this many messages ...",
+)
+@click.option(
+    "--batch-seconds",
+    default=1.0,
+    show_default=True,
+    type=click.FloatRange(min=0.01),
+    metavar="SECONDS",
+    help="... or when its first message is this old.",
+)
+@click.option(
+    "--client-id",
+    default=StreamOptions.client_id,
+    show_default=True,
+    metavar="ID",
+    help="MQTT client id of the persistent session: keep it fixed, so the broker keeps what arrives while "
+    "the loader is away for it; two loaders need two ids (each then gets every message).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the stream's summary as JSON on stdout when it stops.")
+@click.option(
+    "--latest-metric",
+    "latest_metrics",
+    multiple=True,
+    default=DEFAULT_LATEST_METRICS,
+    show_default=True,
+    metavar="NAME",
+    help="Keep the newest reading of this metric in raw.latest_readings, for alerting (repeatable).",
+)
+@raw_schema_option
+@connection_options
+def stream(
+    broker_url: str,
+    batch_size: int,
+    batch_seconds: float,
+    client_id: str,
+    as_json: bool,
+    latest_metrics: tuple[str, ...],
+    raw_schema: str,
+    database_url: str | None,
+    target: str | None,
+    profiles_dir: str | None,
+) -> None:
+    """Land what the fleet publishes to an MQTT broker, until Ctrl-C or SIGTERM.
+
+    URL is mqtt://[user:password@]host[:port]/TOPIC-FILTER (mqtts:// for TLS), e.g.
+    mqtt://broker:1883/battery/+/telemetry. Messages are JSON: the API's response shape
+    {"series": [...]} or one reading {"metric": ..., "time": <epoch ms>, "value": ...}; the device id
+    is the topic level that is a UUID. They land raw in batches (--batch-size / --batch-seconds), each
+    batch in one transaction with raw.latest_readings, so alerts see a reading once its batch commits.
+    Subscribed with QoS 1 on a persistent session; a message is acknowledged only after its batch
+    committed, so nothing is lost when the loader or the broker goes down, and nothing lands twice.
+    Bad messages are quarantined with their topic and reason. The first Ctrl-C or SIGTERM commits the
+    batch under way and stops (exit 0, or 3 if messages were quarantined).
+    """
+    settings = _settings(database_url, target, profiles_dir)
+    options = StreamOptions(
+        batch_size=batch_size,
+        batch_seconds=batch_seconds,
+        client_id=client_id,
+        load=LoadOptions(raw_schema=raw_schema, latest_metrics=tuple(latest_metrics)),
+    )
+    stop = stop_on_signals()
+    broker = Broker.from_url(broker_url)
+    click.echo(f"Streaming {broker.uri}/{broker.topic_filter} into {settings.display}; Ctrl-C stops.", err=True)
+    report = _StreamReport(enabled=sys.stderr.isatty())
+    summary = Stream(settings, broker, options, stop, on_batch=report.batch).run()
+    if as_json:
+        click.echo(json.dumps(summary.as_dict(), indent=2))
+    else:
+        click.echo(
+            f"Streamed {summary.files_seen} messages: {summary.pieces_landed} pieces ({summary.points_landed} points) "
+            f"landed, {summary.pieces_unchanged} already landed, {summary.files_quarantined} messages quarantined "
+            f"in {summary.seconds:.0f} s. Load id {summary.load_id}."
+        )
+    if summary.has_rejects:
+        sys.exit(exit_codes.FINISHED_WITH_REJECTS)
+
+
+class _StreamReport:
+    """A status line on a terminal, at most once a second: messages and points so far."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self.shown_at = 0.0
+
+    def batch(self, summary: LoadSummary, messages: int) -> None:
+        if self.enabled and time.monotonic() - self.shown_at >= 1:
+            self.shown_at = time.monotonic()
+            click.echo(
+                f"\r{summary.files_seen} messages, {summary.points_landed} points landed, "
+                f"{summary.files_quarantined} quarantined",
+                err=True,
+                nl=False,
+            )
 
 
 def _range_params(text: str) -> tuple[str, str] | None:

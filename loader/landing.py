@@ -163,7 +163,7 @@ def _is_uuid(text: str) -> bool:
     return True
 
 
-class _Sink:
+class RawSink:
     """Writes to the raw schema, or, in a dry run, only asks what a write would do."""
 
     def __init__(
@@ -313,8 +313,8 @@ class _Sink:
             self._q(
                 "insert into {schema}.telemetry_pieces (load_id, source_uri, device_id, metric_name,"
                 " series_index, chunk_index, point_count, first_recorded_ms, last_recorded_ms,"
-                " is_plain_numeric, content_hash, payload)"
-                " values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s::jsonb)"
+                " is_plain_numeric, content_hash, payload, received_at)"
+                " values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s::jsonb, %s)"
                 " on conflict (content_hash) do nothing returning piece_id"
             ),
             [
@@ -330,6 +330,7 @@ class _Sink:
                 piece.is_plain_numeric,
                 content_hash,
                 piece.payload_json,
+                document.received_at,
             ],
         ).fetchone()
         if row is not None and piece.name in self.latest_metrics:
@@ -440,10 +441,10 @@ def _read_capped(document: Document) -> bytes:
         return stream.read(QUARANTINE_MAX_BYTES + 1)
 
 
-class _Run:
+class LandingRun:
     def __init__(
         self,
-        sink: _Sink,
+        sink: RawSink,
         source: Source,
         options: LoadOptions,
         summary: LoadSummary,
@@ -541,7 +542,7 @@ class _Run:
         try:
             for document in self.source.telemetry_documents(device_id, windows):
                 try:
-                    self._land_telemetry_document(document)
+                    self.land_document(document)
                 finally:
                     document.discard()
                 if stop.is_set():
@@ -549,7 +550,7 @@ class _Run:
         except MissingDocument as missing:
             self.summary.warnings.append(f"no telemetry for device {device_id} ({missing})")
 
-    def _land_telemetry_document(self, document: Document) -> None:
+    def land_document(self, document: Document) -> None:
         summary = self.summary
         summary.files_seen += 1
         if self.sink.object_already_landed(document):
@@ -569,7 +570,7 @@ class _Run:
                 content_hash,
             )
             return
-        if self.sink.file_already_landed(document.uri, content_hash):
+        if document.ledgered and self.sink.file_already_landed(document.uri, content_hash):
             summary.bytes_read += document.size
             self.progress.advance(document.size)
             summary.files_unchanged += 1
@@ -611,7 +612,8 @@ class _Run:
                             "landed_sanitized",
                         )
                         self.reject(document, rejection, text, len(text), hashlib.sha256(text).hexdigest())
-                self.sink.mark_file_landed(document, content_hash, landed + unchanged)
+                if document.ledgered:
+                    self.sink.mark_file_landed(document, content_hash, landed + unchanged)
                 self.record_window(document)
                 summary.pieces_landed += landed
                 summary.pieces_unchanged += unchanged
@@ -658,9 +660,9 @@ def run_load(
     with connection, embedded_turn(settings, shared_session, progress.waiting):
         if not options.dry_run:
             migrate(connection, options.raw_schema)
-        sink = _Sink(connection, options.raw_schema, summary.load_id, options.dry_run, options.latest_metrics)
+        sink = RawSink(connection, options.raw_schema, summary.load_id, options.dry_run, options.latest_metrics)
         sink.begin_load(source.description)
-        run = _Run(sink, source, options, summary, progress)
+        run = LandingRun(sink, source, options, summary, progress)
         try:
             asset_devices = run.land_assets()
             if options.device_ids is not None:
@@ -706,7 +708,7 @@ def run_load(
 
 
 def _plan_windows(
-    sink: _Sink, source: Source, options: LoadOptions, devices: list[str]
+    sink: RawSink, source: Source, options: LoadOptions, devices: list[str]
 ) -> dict[str, list[Window] | None]:
     """Each device's windows, from its cursor (None: the source is asked for whole responses)."""
     if not source.takes_time_ranges:
@@ -731,7 +733,11 @@ def _worker_count(options: LoadOptions, shared_session: bool, summary: LoadSumma
 
 
 def _land_devices(
-    settings: ConnectionSettings, run: _Run, devices: list[str], windows: dict[str, list[Window] | None], workers: int
+    settings: ConnectionSettings,
+    run: LandingRun,
+    devices: list[str],
+    windows: dict[str, list[Window] | None],
+    workers: int,
 ) -> None:
     """Land each device's telemetry, with `workers` threads each on its own connection (one: this one).
 
@@ -745,17 +751,17 @@ def _land_devices(
             run.land_device(device_id, windows[device_id], stop)
         return
     progress = _SerializedProgress(run.progress)
-    worker_runs: list[_Run] = []
+    worker_runs: list[LandingRun] = []
     local = threading.local()
     lock = threading.Lock()
 
     def land(device_id: str) -> None:
-        worker_run: _Run | None = getattr(local, "run", None)
+        worker_run: LandingRun | None = getattr(local, "run", None)
         if worker_run is None:
             main = run.sink
-            sink = _Sink(connect(settings), main.schema_name, main.load_id, main.dry_run, main.latest_metrics)
+            sink = RawSink(connect(settings), main.schema_name, main.load_id, main.dry_run, main.latest_metrics)
             summary = LoadSummary(load_id=main.load_id, source=run.summary.source, dry_run=main.dry_run)
-            worker_run = local.run = _Run(sink, run.source, run.options, summary, progress)
+            worker_run = local.run = LandingRun(sink, run.source, run.options, summary, progress)
             with lock:
                 worker_runs.append(worker_run)
         worker_run.land_device(device_id, windows[device_id], stop)

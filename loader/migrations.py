@@ -153,6 +153,10 @@ MIGRATIONS: list[str] = [
     create index landed_files_source_uri_object_etag_idx on {schema}.landed_files (source_uri, object_etag)
         where object_etag is not null;
     """,
+    # 8: a streamed message's pieces record when the broker delivered it (loader/stream.py).
+    """
+    alter table {schema}.telemetry_pieces add column received_at timestamptz;
+    """,
 ]
 
 

@@ -8,6 +8,7 @@ lets a failed download be retried cleanly and the body be hashed before it is pa
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import os
 import tempfile
@@ -52,6 +53,12 @@ class Document:
     # The object's version as its store lists it (object storage's ETag), recorded with what landed.
     etag: str | None = None
     download: Callable[[], Path] | None = None
+    # A message's body, held in memory (small), and when it arrived (streaming).
+    content: bytes | None = None
+    received_at: datetime | None = None
+    # Recorded in landed_files (a response or object, which a re-run may skip whole); a message is not:
+    # its pieces' content hashes recognise a redelivery.
+    ledgered: bool = True
 
     def local_path(self) -> Path:
         if self.path is None:
@@ -61,6 +68,8 @@ class Document:
         return self.path
 
     def open(self) -> IO[bytes]:
+        if self.content is not None:
+            return io.BytesIO(self.content)
         return self.local_path().open("rb")
 
     def discard(self) -> None:

@@ -9,16 +9,13 @@ import shutil
 import signal
 import subprocess
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
-from harness.alerting_stack import AlertingStack, StackUnavailable, alerting_stack
 from harness.dbt import BIN_DIR, run_dbt
-from tests.conftest import BACKEND_UNAVAILABLE, FIXTURES, SAMPLE_DATA, Backend, wait_for
-from tests.helpers import invoke, load_args
+from tests.conftest import FIXTURES, SAMPLE_DATA, Backend, wait_for
+from tests.helpers import invoke, load_args, running_stack
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -115,20 +112,6 @@ def test_follow_mode_lands_new_readings_without_a_restart_and_stops_cleanly(
     assert rounds[0]["pieces_landed"] == 25
     assert postgres_backend.scalar("select count(*) from raw.telemetry_pieces") == 26
     assert postgres_backend.scalar("select count(*) from raw.load_log where status = 'running'") == 0
-
-
-@contextmanager
-def running_stack(backend: Backend, folder: Path) -> Iterator[AlertingStack]:
-    """The real Prometheus, exporter and Alertmanager on `backend`; the test is skipped without them."""
-    try:
-        stack_context = alerting_stack(backend.settings, folder)
-        stack = stack_context.__enter__()
-    except StackUnavailable as exc:
-        pytest.skip(f"{BACKEND_UNAVAILABLE}: alerting stack: {exc}")
-    try:
-        yield stack
-    finally:
-        stack_context.__exit__(None, None, None)
 
 
 def wait_until(condition, timeout_s: float) -> float | None:  # type: ignore[no-untyped-def]

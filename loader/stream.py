@@ -1,0 +1,286 @@
+"""`loader stream mqtt://HOST:PORT/TOPIC-FILTER`: land what the fleet publishes to an MQTT broker.
+
+Messages are landed raw in micro-batches: a batch is committed when it holds `batch_size` messages or
+its first message is `batch_seconds` old, in one transaction that also updates `raw.latest_readings`
+(so the low-SoC alert sees a streamed reading as soon as its batch commits) and adds the batch's
+counts to the stream's row in `raw.load_log`. Each message is landed like a response (pieces by
+content hash, its series' points verbatim, lineage: broker and topic in `source_uri`, the time the
+message arrived in `received_at`); a message that cannot land is quarantined with its topic and reason
+inside the same batch (a savepoint), and the stream goes on.
+
+Nothing lost, nothing twice: the subscription is QoS 1 on a persistent session (MQTT 5, a fixed client
+id, a session that outlives the connection), and a message is acknowledged to the broker only after
+its batch committed. A broker that restarts or a connection that drops is reconnected with backoff,
+and the broker sends again what was not acknowledged; the loader killed mid-batch is sent it again
+when it comes back. What was landed already is recognised by its pieces' content hashes and lands
+nothing. The first Ctrl-C or SIGTERM commits the batch under way and stops.
+
+Message formats, as JSON, the device id being the topic level that is a UUID
+(e.g. `battery/<deviceId>/telemetry`):
+
+    {"series": [{"name": "StateOfChargePercentage", "data": [[1767225600000, 18.5], ...]}, ...]}
+    {"metric": "StateOfChargePercentage", "time": 1767225600000, "value": 18.5}     (one reading)
+"""
+
+from __future__ import annotations
+
+import json
+import queue
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+import paho.mqtt.client as mqtt
+import psycopg
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from loader.connection import connect
+from loader.errors import LoaderError
+from loader.job_locks import embedded_turn, is_shared_session_server
+from loader.landing import LandingRun, LoadOptions, LoadSummary, Progress, RawSink, Rejection, sha256_file
+from loader.migrations import migrate
+from loader.settings import ConnectionSettings
+from loader.sources import Document
+
+DEFAULT_TOPIC_FILTER = "battery/+/telemetry"
+# A persistent session outlives the loader for this long: messages published meanwhile wait for it.
+SESSION_EXPIRY_S = 7 * 24 * 3600
+RECONNECT_DELAYS_S = (1, 30)
+
+
+@dataclass(frozen=True)
+class Broker:
+    host: str
+    port: int
+    topic_filter: str
+    username: str | None = None
+    password: str | None = None
+    tls: bool = False
+
+    @property
+    def uri(self) -> str:
+        return f"{'mqtts' if self.tls else 'mqtt'}://{self.host}:{self.port}"
+
+    @classmethod
+    def from_url(cls, url: str) -> Broker:
+        """mqtt://[user:password@]host[:port]/topic/filter (mqtts:// for TLS; port 1883 or 8883)."""
+        parts = urlsplit(url)
+        if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname:
+            raise LoaderError(f"{url} is not an mqtt://host:port/topic-filter URL.")
+        tls = parts.scheme == "mqtts"
+        topic_filter = unquote(parts.path.lstrip("/")) or DEFAULT_TOPIC_FILTER
+        return cls(
+            parts.hostname, parts.port or (8883 if tls else 1883), topic_filter,
+            unquote(parts.username) if parts.username else None, unquote(parts.password) if parts.password else None,
+            tls,
+        )  # fmt: skip
+
+
+@dataclass
+class StreamOptions:
+    batch_size: int = 500
+    batch_seconds: float = 1.0
+    client_id: str = f"battery-telemetry-loader-{socket.gethostname()}"
+    load: LoadOptions | None = None
+
+
+@dataclass
+class Message:
+    topic: str
+    payload: bytes
+    received_at: datetime
+    mid: int
+    qos: int
+
+
+def device_of(topic: str) -> str | None:
+    """The topic's level that is a UUID, as the device id."""
+    for level in topic.split("/"):
+        try:
+            return str(uuid.UUID(level))
+        except ValueError:
+            continue
+    return None
+
+
+def as_response(payload: bytes) -> bytes:
+    """A single reading ({"metric", "time", "value"}) as a one-point response; anything else as it came
+    (the parser judges it)."""
+    if b'"series"' in payload:
+        return payload
+    try:
+        reading = json.loads(payload)
+    except ValueError:
+        return payload
+    if isinstance(reading, dict) and {"metric", "time", "value"} <= reading.keys():
+        series = {"name": reading["metric"], "data": [[reading["time"], reading["value"]]]}
+        return json.dumps({"series": [series]}, separators=(",", ":")).encode()
+    return payload
+
+
+class _BrokerSource:
+    """What the landing code needs to know of a source, for a broker."""
+
+    def __init__(self, broker: Broker) -> None:
+        self.description = f"{broker.uri}/{broker.topic_filter}"
+        self.takes_time_ranges = False
+
+
+class Stream:
+    """A subscription whose messages land in batches; `run()` until `stop` is set."""
+
+    def __init__(
+        self,
+        settings: ConnectionSettings,
+        broker: Broker,
+        options: StreamOptions,
+        stop: threading.Event,
+        on_batch: Callable[[LoadSummary, int], None] | None = None,
+        progress: Progress | None = None,
+    ) -> None:
+        self.settings = settings
+        self.broker = broker
+        self.options = options
+        self.stop = stop
+        self.on_batch = on_batch or (lambda summary, messages: None)
+        self.progress = progress or Progress()
+        self.inbox: queue.Queue[Message] = queue.Queue()
+        self.connected = threading.Event()
+        self.problem: str | None = None
+        self.client = self._client()
+
+    def _client(self) -> mqtt.Client:
+        client = mqtt.Client(
+            mqtt.CallbackAPIVersion.VERSION2, client_id=self.options.client_id, protocol=mqtt.MQTTv5, manual_ack=True
+        )
+        if self.broker.username:
+            client.username_pw_set(self.broker.username, self.broker.password)
+        if self.broker.tls:
+            client.tls_set()
+        client.reconnect_delay_set(*RECONNECT_DELAYS_S)
+        # Room for a whole batch of unacknowledged messages (the broker sends no more than this).
+        client.max_inflight_messages_set(min(65535, 2 * self.options.batch_size))
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_message = self._on_message
+        return client
+
+    def _on_connect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, properties: Any) -> None:
+        if reason.is_failure:
+            self.problem = f"the broker refused the connection ({reason})"
+            return
+        self.problem = None
+        if not flags.session_present:
+            client.subscribe(self.broker.topic_filter, qos=1)
+        self.connected.set()
+
+    def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, properties: Any) -> None:
+        self.connected.clear()
+
+    def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
+        self.inbox.put(Message(message.topic, message.payload, datetime.now(UTC), message.mid, message.qos))
+
+    def _connect(self) -> None:
+        properties = Properties(PacketTypes.CONNECT)
+        properties.SessionExpiryInterval = SESSION_EXPIRY_S
+        properties.ReceiveMaximum = min(65535, 2 * self.options.batch_size)
+        try:
+            self.client.connect(self.broker.host, self.broker.port, clean_start=False, properties=properties)
+        except OSError as error:
+            raise LoaderError(f"Cannot reach the MQTT broker {self.broker.uri}: {error.strerror or error}.") from None
+        self.client.loop_start()
+        if not self.connected.wait(15) and self.problem is None:
+            self.problem = "no answer to the connection within 15 s"
+        if self.problem:
+            self.client.loop_stop()
+            raise LoaderError(f"Cannot stream from {self.broker.uri}: {self.problem}.")
+
+    def run(self) -> LoadSummary:
+        options = self.options.load or LoadOptions()
+        source = _BrokerSource(self.broker)
+        summary = LoadSummary(load_id=str(uuid.uuid4()), source=source.description)
+        started = time.monotonic()
+        connection = connect(self.settings)
+        shared_session = is_shared_session_server(self.settings, connection)
+        with connection:
+            with embedded_turn(self.settings, shared_session, self.progress.waiting):
+                migrate(connection, options.raw_schema)
+                sink = RawSink(connection, options.raw_schema, summary.load_id, False, options.latest_metrics)
+                sink.begin_load(source.description)
+            run = LandingRun(sink, source, options, summary, self.progress)  # type: ignore[arg-type]
+            try:
+                self._connect()
+                while not self.stop.is_set():
+                    batch = self._next_batch()
+                    if batch:
+                        with embedded_turn(self.settings, shared_session, self.progress.waiting):
+                            self._land(run, batch)
+                summary.status = "finished_with_rejects" if summary.has_rejects else "succeeded"
+            except KeyboardInterrupt:
+                summary.status = "failed"
+                sink.finish_load(summary, "interrupted")
+                raise
+            except (LoaderError, psycopg.Error) as error:
+                summary.status = "failed"
+                message = error.message if isinstance(error, LoaderError) else f"{type(error).__name__}: {error}"
+                if not connection.closed and not isinstance(error, psycopg.OperationalError):
+                    sink.finish_load(summary, message)
+                if isinstance(error, LoaderError):
+                    raise
+                # Unacknowledged, the batch under way is sent again when the stream is back.
+                raise LoaderError(f"The stream stopped: {message}") from None
+            finally:
+                self.client.disconnect()
+                self.client.loop_stop()
+            summary.seconds = round(time.monotonic() - started, 3)
+            sink.finish_load(summary)
+        return summary
+
+    def _next_batch(self) -> list[Message]:
+        """Messages until the batch is full or its first one is batch_seconds old (or stop is set)."""
+        try:
+            first = self.inbox.get(timeout=0.2)
+        except queue.Empty:
+            return []
+        batch = [first]
+        deadline = time.monotonic() + self.options.batch_seconds
+        while len(batch) < self.options.batch_size:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            try:
+                batch.append(self.inbox.get(timeout=min(remaining, 0.05) if self.stop.is_set() else remaining))
+            except queue.Empty:
+                if self.stop.is_set():
+                    break
+        return batch
+
+    def _land(self, run: LandingRun, batch: list[Message]) -> None:
+        """Land a batch in one transaction (one savepoint a message), then acknowledge it."""
+        with run.sink.connection.transaction():
+            for message in batch:
+                document = Document(
+                    f"{self.broker.uri}/{message.topic}", "telemetry", None, len(message.payload),
+                    device_id=device_of(message.topic), content=as_response(message.payload),
+                    received_at=message.received_at, ledgered=False,
+                )  # fmt: skip
+                if document.device_id is None:
+                    run.summary.files_seen += 1
+                    run.reject_file(
+                        document,
+                        Rejection(document.uri, f"topic {message.topic!r} names no device id (a UUID level)"),
+                        message.payload, len(message.payload), sha256_file(document),
+                    )  # fmt: skip
+                    continue
+                run.land_document(document)
+        for message in batch:
+            if message.qos:
+                self.client.ack(message.mid, message.qos)
+        self.on_batch(run.summary, len(batch))

@@ -1,0 +1,218 @@
+"""`loader stream` against a real MQTT broker (Mosquitto on a loopback port) and a real PostgreSQL: every
+published reading lands exactly once through kill -9 of the loader and a broker restart, bad messages are
+quarantined while the stream goes on, SIGTERM commits the batch under way, and what was streamed builds."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from harness.dbt import BIN_DIR, run_dbt
+from harness.mqtt_broker import BrokerUnavailable, Mosquitto, Publisher, mosquitto
+from harness.points import landed_points
+from loader.generate import FleetSpec, generate_fleet
+from tests.conftest import SAMPLE_DATA, Backend, wait_for
+from tests.helpers import invoke, load_args, running_stack
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+LOW_SOC_DEVICE = "f31b650b-5f18-4a98-b01f-1170715a0796"
+
+
+@pytest.fixture
+def broker() -> Iterator[Mosquitto]:
+    try:
+        with mosquitto() as running:
+            yield running
+    except BrokerUnavailable as exc:
+        pytest.skip(f"backend unavailable: MQTT broker: {exc}")
+
+
+@pytest.fixture(scope="module")
+def fleet(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("stream-fleet")
+    generate_fleet(FleetSpec(devices=2, days=0.5, interval_s=120, seed=13, profile="field"), folder)
+    return folder
+
+
+def fleet_messages(folder: Path, points_per_message: int = 20) -> tuple[list[tuple[str, bytes]], Counter[tuple]]:
+    """The fleet as messages of the vendor's shape (one series, a few points each) and, for every
+    fifth message, as single readings; and the points they carry."""
+    messages: list[tuple[str, bytes]] = []
+    points: Counter[tuple] = Counter()
+    for path in sorted((folder / "telemetry").glob("*.json")):
+        topic = f"battery/{path.stem}/telemetry"
+        for series in json.loads(path.read_bytes())["series"]:
+            data = series["data"]
+            for start in range(0, len(data), points_per_message):
+                chunk = data[start : start + points_per_message]
+                points.update((path.stem, series["name"], point[0], point[1]) for point in chunk)
+                if len(messages) % 5 == 4:
+                    messages += [
+                        (topic, json.dumps({"metric": series["name"], "time": t, "value": v}).encode())
+                        for t, v in chunk
+                    ]
+                else:
+                    messages.append((topic, json.dumps({"series": [{"name": series["name"], "data": chunk}]}).encode()))
+    return messages, points
+
+
+def stream_process(backend: Backend, broker: Mosquitto, *args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [str(BIN_DIR / "loader"), "stream", f"{broker.url}/battery/+/telemetry", "--database-url",
+         backend.settings.conninfo, "--batch-seconds", "0.2", "--client-id", "test-loader", "--json", *args],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+
+
+def stop(process: subprocess.Popen[str]) -> dict:
+    process.send_signal(signal.SIGTERM)
+    output, _ = process.communicate(timeout=60)
+    assert process.returncode in (0, 3), output
+    return json.loads(output[output.index("{") :])
+
+
+def wait_for_points(backend: Backend, count: int, timeout_s: float = 60) -> None:
+    query = "select coalesce(sum(point_count), 0) from raw.telemetry_pieces"
+    assert wait_for(lambda: backend.count(query) >= count, timeout_s=timeout_s), (
+        f"{backend.count(query)} of {count} points landed"
+    )
+
+
+def test_a_streamed_fleet_lands_every_reading_once_and_builds(
+    postgres_backend: Backend, broker: Mosquitto, fleet: Path, tmp_path: Path
+) -> None:
+    messages, points = fleet_messages(fleet)
+    process = stream_process(postgres_backend, broker)
+    publisher = Publisher(broker.port)
+    assert wait_for(lambda: postgres_backend.count("select count(*) from raw.load_log") == 1)
+    time.sleep(0.5)  # subscribed
+    publisher.publish_all(messages)
+    publisher.close()
+    wait_for_points(postgres_backend, sum(points.values()))
+    summary = stop(process)
+
+    assert landed_points(postgres_backend.settings) == points
+    assert summary["status"] == "succeeded"
+    assert summary["files_seen"] == len(messages)
+    lineage = postgres_backend.scalar(
+        "select count(*) from raw.telemetry_pieces where source_uri like %s and received_at is not null",
+        [f"{broker.url}/battery/%/telemetry"],
+    )
+    assert lineage == postgres_backend.count("select count(*) from raw.telemetry_pieces")
+    run_dbt(postgres_backend.settings, tmp_path / "dbt", "build")
+    distinct = {(device, metric, recorded) for device, metric, recorded, _ in points}
+    assert postgres_backend.count("select count(*) from analytics.battery_telemetry") == len(distinct)
+
+
+def test_kill_9_of_the_loader_and_a_broker_restart_lose_nothing_and_land_nothing_twice(
+    postgres_backend: Backend, broker: Mosquitto, fleet: Path
+) -> None:
+    messages, points = fleet_messages(fleet, points_per_message=5)
+    third = len(messages) // 3
+    process = stream_process(postgres_backend, broker, "--batch-size", "50")
+    assert wait_for(lambda: postgres_backend.count("select count(*) from raw.load_log") == 1)
+    time.sleep(0.5)
+    publisher = Publisher(broker.port)
+    publisher.publish_all(messages[:third])
+    assert wait_for(lambda: postgres_backend.count("select count(*) from raw.telemetry_pieces") > 0)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    publisher.publish_all(messages[third : 2 * third])  # queued by the broker for the loader's session
+    publisher.close()
+
+    process = stream_process(postgres_backend, broker, "--batch-size", "50")
+    assert wait_for(lambda: postgres_backend.count("select count(*) from raw.load_log") == 2)
+    time.sleep(1)  # connected
+    broker.restart()  # the loader reconnects; its session and what is queued for it survive
+    publisher = Publisher(broker.port)
+    publisher.publish_all(messages[2 * third :])
+    publisher.close()
+    wait_for_points(postgres_backend, sum(points.values()), timeout_s=90)
+    stop(process)
+
+    assert landed_points(postgres_backend.settings) == points
+    assert postgres_backend.count("select count(*) from raw.load_log where status = 'interrupted'") == 1
+
+
+def test_bad_messages_are_quarantined_with_their_topic_and_the_stream_goes_on(
+    postgres_backend: Backend, broker: Mosquitto
+) -> None:
+    process = stream_process(postgres_backend, broker)
+    assert wait_for(lambda: postgres_backend.count("select count(*) from raw.load_log") == 1)
+    time.sleep(0.5)
+    good = json.dumps({"metric": "StateOfChargePercentage", "time": int(time.time() * 1000), "value": 55.0})
+    publisher = Publisher(broker.port)
+    publisher.publish_all(
+        [
+            (f"battery/{LOW_SOC_DEVICE}/telemetry", b"not json"),
+            (f"battery/{LOW_SOC_DEVICE}/telemetry", b'{"series": 5}'),
+            ("battery/not-a-device/telemetry", good.encode()),
+            (f"battery/{LOW_SOC_DEVICE}/telemetry", good.encode()),
+        ]
+    )
+    publisher.close()
+    wait_for_points(postgres_backend, 1)
+    summary = stop(process)
+
+    assert summary["files_quarantined"] == 3
+    with postgres_backend.connect() as connection:
+        rows = connection.execute("select source_uri, reason from raw.quarantine order by quarantine_id").fetchall()
+    assert [uri.rsplit("/", 2)[-2] for uri, _ in rows] == [LOW_SOC_DEVICE, LOW_SOC_DEVICE, "not-a-device"]
+    assert "topic 'battery/not-a-device/telemetry' names no device id" in rows[2][1]
+    assert postgres_backend.scalar("select value from raw.latest_readings where device_id = %s", [LOW_SOC_DEVICE]) == 55
+
+
+def test_a_stream_that_cannot_reach_its_broker_or_database_says_so_in_one_sentence(postgres_backend: Backend) -> None:
+    from harness.databases import free_port
+
+    result = invoke(
+        ["stream", f"mqtt://127.0.0.1:{free_port()}/battery/+/telemetry", "--database-url",
+         postgres_backend.settings.conninfo],
+        expected_exit=1,
+    )  # fmt: skip
+    *_, last = result.output.strip().splitlines()
+    assert last.startswith("Error: Cannot reach the MQTT broker mqtt://127.0.0.1:")
+    assert "Traceback" not in result.output
+    assert postgres_backend.scalar("select status from raw.load_log") == "failed"
+    result = invoke(["stream", "http://example.invalid/x", "--database-url", postgres_backend.settings.conninfo], 1)
+    assert "is not an mqtt://host:port/topic-filter URL" in result.output
+
+
+def test_a_low_soc_published_reaches_alertmanager_before_any_build(
+    postgres_backend: Backend, broker: Mosquitto, tmp_path: Path
+) -> None:
+    invoke(load_args(postgres_backend.settings, str(SAMPLE_DATA)))
+    run_dbt(postgres_backend.settings, tmp_path / "dbt", "build")
+    process = stream_process(postgres_backend, broker)
+    assert wait_for(lambda: postgres_backend.count("select count(*) from raw.load_log where status = 'running'") == 1)
+    time.sleep(0.5)  # connected
+    try:
+        with running_stack(postgres_backend, tmp_path / "stack") as stack:
+            assert wait_for(lambda: stack.active_alerts() is not None, timeout_s=10)
+            assert not stack.active_alerts("BatteryStateOfChargeLow")
+            publisher = Publisher(broker.port)
+            low = {"metric": "StateOfChargePercentage", "time": int(time.time() * 1000), "value": 12.0}
+            publisher.publish_all([(f"battery/{LOW_SOC_DEVICE}/telemetry", json.dumps(low).encode())])
+            publisher.close()
+            assert wait_for(
+                lambda: (
+                    [alert["labels"]["device_id"] for alert in stack.active_alerts("BatteryStateOfChargeLow")]
+                    == [LOW_SOC_DEVICE]
+                ),
+                timeout_s=30,
+            ), (
+                "the streamed low reading did not reach Alertmanager: "
+                f"{postgres_backend.count('select count(*) from analytics.alert_low_soc')} rows in alert_low_soc, "
+                f"stream exit {process.poll()}"
+            )
+    finally:
+        stop(process)
