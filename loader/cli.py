@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import subprocess
@@ -30,6 +31,7 @@ from loader.job_locks import (
 from loader.landing import DEFAULT_CONCURRENCY, DEFAULT_LATEST_METRICS, LoadOptions, LoadSummary, Progress, run_load
 from loader.migrations import DEFAULT_RAW_SCHEMA
 from loader.object_storage import S3Settings
+from loader.readings import UNTRANSFORMED, Reading, ReadingsQuery, iter_readings
 from loader.reports import database_summary, recent_loads, soc_alerts
 from loader.retention import prune_transformed_pieces
 from loader.settings import PROJECT_ROOT, ConnectionSettings, resolve_connection
@@ -411,6 +413,13 @@ def load(
     help="MQTT client id of the persistent session: keep it fixed, so the broker keeps what arrives while "
     "the loader is away for it; two loaders need two ids (each then gets every message).",
 )
+@click.option(
+    "--exit-when-idle",
+    type=click.FloatRange(min=0.1),
+    metavar="SECONDS",
+    help="Stop once no message came for SECONDS: drain what the broker kept for the session, then exit "
+    "(for a scheduled run instead of a service). Default: run until stopped.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the stream's summary as JSON on stdout when it stops.")
 @click.option(
     "--latest-metric",
@@ -428,6 +437,7 @@ def stream(
     batch_size: int,
     batch_seconds: float,
     client_id: str,
+    exit_when_idle: float | None,
     as_json: bool,
     latest_metrics: tuple[str, ...],
     raw_schema: str,
@@ -453,6 +463,7 @@ def stream(
         batch_seconds=batch_seconds,
         client_id=client_id,
         load=LoadOptions(raw_schema=raw_schema, latest_metrics=tuple(latest_metrics)),
+        exit_when_idle_s=exit_when_idle,
     )
     stop = stop_on_signals()
     broker = Broker.from_url(broker_url)
@@ -659,6 +670,127 @@ def prune(
         f"{verb} {result.pieces} raw pieces ({result.points} points, {result.payload_bytes / 1e6:.1f} MB of payload)"
         f" loaded more than {keep_days} days ago and already transformed by dbt."
     )
+
+
+@cli.command()
+@click.option("--device", required=True, metavar="ID|NAME", help="Device id, or its name in the assets list.")
+@click.option("--metric", required=True, metavar="NAME", help="Metric name, e.g. StateOfChargePercentage.")
+@click.option(
+    "--start", type=click.DateTime(TIME_INPUT_FORMATS), metavar="TIME", help="From this time (UTC), inclusive."
+)
+@click.option(
+    "--end", type=click.DateTime(TIME_INPUT_FORMATS), metavar="TIME", help="Up to this time (UTC), exclusive."
+)
+@click.option(
+    "--after",
+    type=click.DateTime([*TIME_INPUT_FORMATS, "%Y-%m-%dT%H:%M:%S.%fZ"]),
+    metavar="TIME",
+    help="The page after this time: each page ends with the --after of the next one. Any page costs what "
+    "the first does.",
+)
+@click.option(
+    "--page",
+    type=click.IntRange(1),
+    help="Page number (of --page-size rows). Skips the rows before it, so deep pages cost more: page with "
+    "--after instead. Default: every row, streamed.",
+)
+@click.option("--page-size", default=1000, show_default=True, type=click.IntRange(1), help="Rows a page.")
+@click.option(
+    "--format", "output_format", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True
+)
+@click.option(
+    "--include-untransformed",
+    is_flag=True,
+    help="Also readings landed that dbt has not transformed yet (marked in a source column; they may still "
+    "be judged invalid or corrected).",
+)
+@raw_schema_option
+@models_schema_option
+@connection_options
+def readings(
+    device: str,
+    metric: str,
+    start: datetime | None,
+    end: datetime | None,
+    after: datetime | None,
+    page: int | None,
+    page_size: int,
+    output_format: str,
+    include_untransformed: bool,
+    raw_schema: str,
+    models_schema: str | None,
+    database_url: str | None,
+    target: str | None,
+    profiles_dir: str | None,
+) -> None:
+    """Print one device's readings of one metric in time order, as a table, CSV or JSON.
+
+    Without --page or --after every row in the range is streamed (flat memory, any size):
+    `loader readings --device "Fudura Utrecht" --metric BatteryPowerW --start 2026-01-01 --end 2026-02-01
+    --format csv > january.csv`. With --after (or --page) one page of --page-size rows.
+    """
+    if page is not None and after is not None:
+        raise click.UsageError("Give --page or --after, not both.")
+    settings = _settings(database_url, target, profiles_dir)
+    query = ReadingsQuery(
+        device=device, metric=metric, start=_utc(start), end=_utc(end), after=_utc(after), page=page,
+        page_size=page_size, include_untransformed=include_untransformed, models_schema=models_schema,
+        raw_schema=raw_schema,
+    )  # fmt: skip
+    rows = iter_readings(settings, query)
+    device_id, name = next(rows)  # type: ignore[misc]
+    printer = _ReadingsPrinter(output_format, include_untransformed)
+    last = None
+    count = untransformed = 0
+    for reading in rows:
+        assert isinstance(reading, Reading)
+        printer.row(reading)
+        last, count = reading, count + 1
+        untransformed += reading.source == UNTRANSFORMED
+    printer.close()
+    what = f"{count} readings of {metric} for {name or device_id} ({device_id})"
+    if include_untransformed:
+        what += f", {untransformed} of them landed but not transformed yet"
+    paged = page is not None or after is not None
+    if paged and count == page_size and last is not None:
+        what += f"; next page: --after {last.recorded_at.astimezone(UTC):%Y-%m-%dT%H:%M:%S.%fZ}"
+    click.echo(what + ".", err=True)
+
+
+def _utc(moment: datetime | None) -> datetime | None:
+    return moment.replace(tzinfo=UTC) if moment is not None and moment.tzinfo is None else moment
+
+
+class _ReadingsPrinter:
+    def __init__(self, output_format: str, with_source: bool) -> None:
+        self.format = output_format
+        self.with_source = with_source
+        self.rows = 0
+        self.csv = csv.writer(sys.stdout, lineterminator="\n")
+        header = ["recorded_at", "value", *(["source"] if with_source else [])]
+        if output_format == "csv":
+            self.csv.writerow(header)
+        elif output_format == "table":
+            click.echo(f"{'recorded_at (UTC)':<26}  {'value':>14}" + ("  source" if with_source else ""))
+
+    def row(self, reading: Reading) -> None:
+        at = reading.recorded_at.astimezone(UTC)
+        if self.format == "csv":
+            self.csv.writerow([at.isoformat(), reading.value, *([reading.source] if self.with_source else [])])
+        elif self.format == "json":
+            item = {"recorded_at": at.isoformat(), "value": reading.value}
+            if self.with_source:
+                item["source"] = reading.source
+            click.echo(("[" if self.rows == 0 else ",") + json.dumps(item))
+        else:
+            click.echo(
+                f"{at:%Y-%m-%d %H:%M:%S.%f}  {reading.value:>14g}" + (f"  {reading.source}" if self.with_source else "")
+            )
+        self.rows += 1
+
+    def close(self) -> None:
+        if self.format == "json":
+            click.echo("]" if self.rows else "[]")
 
 
 @cli.command("check-soc")

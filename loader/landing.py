@@ -183,6 +183,9 @@ class RawSink:
         self.schema_exists = True
         self._dry_run_hashes: set[str] = set()
         self._recorded: dict[str, int] = {}
+        # A caller that commits many documents in one transaction (a stream's batch) records the
+        # counts once, at its end, instead of once a document.
+        self.counts_deferred = False
         if dry_run:
             row = connection.execute("select to_regclass(%s) is not null", [f"{schema}.load_log"]).fetchone()
             self.schema_exists = bool(row and row[0])
@@ -209,7 +212,7 @@ class RawSink:
         """Add what `summary` counted since this sink last recorded it to the load's row; inside a
         response's transaction the increments commit with it. Increments, so that the loader's workers
         (each with its own connection and summary) can share one row."""
-        if self.dry_run:
+        if self.dry_run or self.counts_deferred:
             return
         counts = {name: getattr(summary, name) for name in COUNT_FIELDS}
         increments = [counts[name] - self._recorded.get(name, 0) for name in COUNT_FIELDS]

@@ -89,6 +89,8 @@ class StreamOptions:
     batch_seconds: float = 1.0
     client_id: str = f"battery-telemetry-loader-{socket.gethostname()}"
     load: LoadOptions | None = None
+    # Stop once no message came for this long (drain what the broker kept, then exit); None: never.
+    exit_when_idle_s: float | None = None
 
 
 @dataclass
@@ -217,11 +219,15 @@ class Stream:
             run = LandingRun(sink, source, options, summary, self.progress)  # type: ignore[arg-type]
             try:
                 self._connect()
+                last_message = time.monotonic()
                 while not self.stop.is_set():
                     batch = self._next_batch()
                     if batch:
                         with embedded_turn(self.settings, shared_session, self.progress.waiting):
                             self._land(run, batch)
+                        last_message = time.monotonic()  # idle from when the broker may send again
+                    elif self._idle_too_long(last_message):
+                        break
                 summary.status = "finished_with_rejects" if summary.has_rejects else "succeeded"
             except KeyboardInterrupt:
                 summary.status = "failed"
@@ -242,6 +248,10 @@ class Stream:
             summary.seconds = round(time.monotonic() - started, 3)
             sink.finish_load(summary)
         return summary
+
+    def _idle_too_long(self, last_message: float) -> bool:
+        idle_s = self.options.exit_when_idle_s
+        return idle_s is not None and time.monotonic() - last_message >= idle_s
 
     def _next_batch(self) -> list[Message]:
         """Messages until the batch is full or its first one is batch_seconds old (or stop is set)."""
@@ -265,6 +275,7 @@ class Stream:
     def _land(self, run: LandingRun, batch: list[Message]) -> None:
         """Land a batch in one transaction (one savepoint a message), then acknowledge it."""
         with run.sink.connection.transaction():
+            run.sink.counts_deferred = True
             for message in batch:
                 document = Document(
                     f"{self.broker.uri}/{message.topic}", "telemetry", None, len(message.payload),
@@ -280,6 +291,8 @@ class Stream:
                     )  # fmt: skip
                     continue
                 run.land_document(document)
+            run.sink.counts_deferred = False
+            run.sink.record_counts(run.summary)
         for message in batch:
             if message.qos:
                 self.client.ack(message.mid, message.qos)

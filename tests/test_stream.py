@@ -216,3 +216,21 @@ def test_a_low_soc_published_reaches_alertmanager_before_any_build(
             )
     finally:
         stop(process)
+
+
+def test_a_scheduled_run_drains_what_the_broker_kept_while_it_was_away_and_exits_when_idle(
+    postgres_backend: Backend, broker: Mosquitto, fleet: Path
+) -> None:
+    messages, points = fleet_messages(fleet)
+    first = stream_process(postgres_backend, broker)
+    assert wait_for(lambda: postgres_backend.count("select count(*) from raw.load_log") == 1)
+    time.sleep(0.5)
+    stop(first)  # the session stays with the broker
+    publisher = Publisher(broker.port)
+    publisher.publish_all(messages)
+    publisher.close()
+
+    drain = stream_process(postgres_backend, broker, "--exit-when-idle", "1")
+    output, _ = drain.communicate(timeout=120)
+    assert drain.returncode == 0, output
+    assert landed_points(postgres_backend.settings) == points
