@@ -696,18 +696,22 @@ def run_load(
                 sink.finish_load(summary, "interrupted")
             raise
         except (LoaderError, psycopg.Error, OSError) as exc:
-            summary.status = "failed"
-            summary.seconds = round(time.monotonic() - started, 3)
-            message = exc.message if isinstance(exc, LoaderError) else f"{type(exc).__name__}: {exc}"
-            if not connection.closed and not isinstance(exc, psycopg.OperationalError):
-                sink.finish_load(summary, message)
-            if isinstance(exc, LoaderError):
-                raise
-            raise LoaderError(f"The load failed: {message}") from None
+            raise end_failed(sink, summary, exc, started, "load") from None
         summary.status = "finished_with_rejects" if summary.has_rejects else "succeeded"
         summary.seconds = round(time.monotonic() - started, 3)
         sink.finish_load(summary)
     return summary
+
+
+def end_failed(sink: RawSink, summary: LoadSummary, error: Exception, started: float, what: str) -> LoaderError:
+    """Record a load (or stream) that failed in its row, while the connection still works; returns the
+    error to raise: the library's own, or one sentence for a database or file error."""
+    summary.status = "failed"
+    summary.seconds = round(time.monotonic() - started, 3)
+    message = error.message if isinstance(error, LoaderError) else f"{type(error).__name__}: {error}"
+    if not sink.connection.closed and not isinstance(error, psycopg.OperationalError):
+        sink.finish_load(summary, message)
+    return error if isinstance(error, LoaderError) else LoaderError(f"The {what} failed: {message}")
 
 
 def _plan_windows(

@@ -44,7 +44,7 @@ from paho.mqtt.properties import Properties
 from loader.connection import connect
 from loader.errors import LoaderError
 from loader.job_locks import embedded_turn, is_shared_session_server
-from loader.landing import LandingRun, LoadOptions, LoadSummary, Progress, RawSink, Rejection, sha256_file
+from loader.landing import LandingRun, LoadOptions, LoadSummary, Progress, RawSink, Rejection, end_failed, sha256_file
 from loader.migrations import migrate
 from loader.settings import ConnectionSettings
 from loader.sources import Document
@@ -234,14 +234,8 @@ class Stream:
                 sink.finish_load(summary, "interrupted")
                 raise
             except (LoaderError, psycopg.Error) as error:
-                summary.status = "failed"
-                message = error.message if isinstance(error, LoaderError) else f"{type(error).__name__}: {error}"
-                if not connection.closed and not isinstance(error, psycopg.OperationalError):
-                    sink.finish_load(summary, message)
-                if isinstance(error, LoaderError):
-                    raise
                 # Unacknowledged, the batch under way is sent again when the stream is back.
-                raise LoaderError(f"The stream stopped: {message}") from None
+                raise end_failed(sink, summary, error, started, "stream") from None
             finally:
                 self.client.disconnect()
                 self.client.loop_stop()
