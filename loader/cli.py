@@ -129,6 +129,7 @@ def cli() -> None:
       loader db start        # only for the embedded TimescaleDB (development)
       loader load            # land data/ (or an API URL, or s3://bucket/prefix) into the raw schema
       loader stream URL      # or land what devices publish to an MQTT broker, as it arrives
+      loader readings --device NAME --metric NAME   # a device's readings, no SQL needed
       dbt build              # transform into battery_telemetry and the marts
       loader status          # what the last loads did
 
