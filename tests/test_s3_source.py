@@ -10,7 +10,14 @@ from pathlib import Path
 import pytest
 
 from harness.databases import free_port
-from harness.object_storage import NO_INSTANCE_METADATA, s3_client, s3_environment, s3_server, upload_folder
+from harness.object_storage import (
+    NO_INSTANCE_METADATA,
+    s3_client,
+    s3_environment,
+    s3_server,
+    s3_server_checking_credentials,
+    upload_folder,
+)
 from harness.points import landed_points, points_in_files
 from loader.generate import FleetSpec, generate_fleet
 from tests.conftest import SAMPLE_DATA, Backend
@@ -92,3 +99,11 @@ def test_a_missing_bucket_an_unreachable_server_or_no_credentials_is_one_sentenc
     }  # fmt: skip
     result = invoke(load_args(postgres_backend.settings, "s3://sample"), 1, no_credentials)
     assert result.output.startswith("Error: No AWS credentials for s3://sample: set AWS_ACCESS_KEY_ID")
+
+
+def test_credentials_the_server_refuses_are_one_sentence(postgres_backend: Backend) -> None:
+    with s3_server_checking_credentials() as checking:
+        result = invoke(load_args(postgres_backend.settings, "s3://fleet"), 1, s3_environment(checking))
+    assert result.output == (
+        "Error: Object storage refused access to s3://fleet (InvalidAccessKeyId); check the AWS credentials.\n"
+    )
