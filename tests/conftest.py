@@ -21,6 +21,8 @@ from loader.errors import LoaderError
 from loader.settings import PROJECT_ROOT, ConnectionSettings
 
 SAMPLE_DATA = PROJECT_ROOT / "data"
+# "Fudura Utrecht", a device of the sample data.
+UTRECHT = "f31b650b-5f18-4a98-b01f-1170715a0796"
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 BACKEND_UNAVAILABLE = "backend unavailable"
 

@@ -14,12 +14,11 @@ from pathlib import Path
 import pytest
 
 from harness.dbt import BIN_DIR, run_dbt
-from tests.conftest import FIXTURES, SAMPLE_DATA, Backend, wait_for
+from tests.conftest import FIXTURES, SAMPLE_DATA, UTRECHT, Backend, wait_for
 from tests.helpers import invoke, load_args, running_stack
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-UTRECHT = "f31b650b-5f18-4a98-b01f-1170715a0796"
 HEERLEN = "200e55ab-790b-4049-bf23-f84dc866dd32"
 
 

@@ -12,12 +12,11 @@ from harness.http_api import FakeApi, serve, telemetry_requests
 from loader.errors import LoaderError
 from loader.landing import run_load
 from loader.sources import HttpSettings, HttpSource
-from tests.conftest import SAMPLE_DATA, Backend
+from tests.conftest import SAMPLE_DATA, UTRECHT, Backend
 from tests.helpers import invoke, load_args
 
 pytestmark = pytest.mark.integration
 
-UTRECHT = "f31b650b-5f18-4a98-b01f-1170715a0796"
 FAST_RETRIES = HttpSettings(connect_timeout_s=1, read_timeout_s=1, max_attempts=3, backoff_s=0.01)
 
 

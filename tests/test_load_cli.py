@@ -9,12 +9,10 @@ from pathlib import Path
 import pytest
 
 from harness.databases import free_port
-from tests.conftest import SAMPLE_DATA, Backend
+from tests.conftest import SAMPLE_DATA, UTRECHT, Backend
 from tests.helpers import invoke, load_args
 
 pytestmark = pytest.mark.integration
-
-UTRECHT = "f31b650b-5f18-4a98-b01f-1170715a0796"
 
 
 def test_dry_run_reports_what_would_land_and_writes_nothing(postgres_backend: Backend) -> None:

@@ -9,12 +9,10 @@ from pathlib import Path
 import pytest
 
 from harness.dbt import run_dbt
-from tests.conftest import SAMPLE_DATA, Backend
+from tests.conftest import SAMPLE_DATA, UTRECHT, Backend
 from tests.helpers import invoke, load_args
 
 pytestmark = pytest.mark.integration
-
-UTRECHT = "f31b650b-5f18-4a98-b01f-1170715a0796"
 
 
 def test_prune_removes_only_old_transformed_pieces_and_the_next_build_still_runs(

@@ -13,12 +13,11 @@ import pytest
 
 from harness.dbt import run_dbt
 from loader.settings import ConnectionSettings
-from tests.conftest import SAMPLE_DATA, Backend, _fresh_postgres_database
+from tests.conftest import SAMPLE_DATA, UTRECHT, Backend, _fresh_postgres_database
 from tests.helpers import invoke, load_args
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-UTRECHT = "f31b650b-5f18-4a98-b01f-1170715a0796"
 METRIC = "BatteryPowerW"
 
 

@@ -19,12 +19,10 @@ from harness.dbt import BIN_DIR, run_dbt
 from harness.mqtt_broker import BrokerUnavailable, Mosquitto, Publisher, mosquitto
 from harness.points import landed_points
 from loader.generate import FleetSpec, generate_fleet
-from tests.conftest import SAMPLE_DATA, Backend, wait_for
+from tests.conftest import SAMPLE_DATA, UTRECHT, Backend, wait_for
 from tests.helpers import invoke, load_args, running_stack
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-
-LOW_SOC_DEVICE = "f31b650b-5f18-4a98-b01f-1170715a0796"
 
 
 @pytest.fixture
@@ -153,10 +151,10 @@ def test_bad_messages_are_quarantined_with_their_topic_and_the_stream_goes_on(
     publisher = Publisher(broker.port)
     publisher.publish_all(
         [
-            (f"battery/{LOW_SOC_DEVICE}/telemetry", b"not json"),
-            (f"battery/{LOW_SOC_DEVICE}/telemetry", b'{"series": 5}'),
+            (f"battery/{UTRECHT}/telemetry", b"not json"),
+            (f"battery/{UTRECHT}/telemetry", b'{"series": 5}'),
             ("battery/not-a-device/telemetry", good.encode()),
-            (f"battery/{LOW_SOC_DEVICE}/telemetry", good.encode()),
+            (f"battery/{UTRECHT}/telemetry", good.encode()),
         ]
     )
     publisher.close()
@@ -166,9 +164,9 @@ def test_bad_messages_are_quarantined_with_their_topic_and_the_stream_goes_on(
     assert summary["files_quarantined"] == 3
     with postgres_backend.connect() as connection:
         rows = connection.execute("select source_uri, reason from raw.quarantine order by quarantine_id").fetchall()
-    assert [uri.rsplit("/", 2)[-2] for uri, _ in rows] == [LOW_SOC_DEVICE, LOW_SOC_DEVICE, "not-a-device"]
+    assert [uri.rsplit("/", 2)[-2] for uri, _ in rows] == [UTRECHT, UTRECHT, "not-a-device"]
     assert "topic 'battery/not-a-device/telemetry' names no device id" in rows[2][1]
-    assert postgres_backend.scalar("select value from raw.latest_readings where device_id = %s", [LOW_SOC_DEVICE]) == 55
+    assert postgres_backend.scalar("select value from raw.latest_readings where device_id = %s", [UTRECHT]) == 55
 
 
 def test_a_stream_that_cannot_reach_its_broker_or_database_says_so_in_one_sentence(postgres_backend: Backend) -> None:
@@ -201,12 +199,12 @@ def test_a_low_soc_published_reaches_alertmanager_before_any_build(
             assert not stack.active_alerts("BatteryStateOfChargeLow")
             publisher = Publisher(broker.port)
             low = {"metric": "StateOfChargePercentage", "time": int(time.time() * 1000), "value": 12.0}
-            publisher.publish_all([(f"battery/{LOW_SOC_DEVICE}/telemetry", json.dumps(low).encode())])
+            publisher.publish_all([(f"battery/{UTRECHT}/telemetry", json.dumps(low).encode())])
             publisher.close()
             assert wait_for(
                 lambda: (
                     [alert["labels"]["device_id"] for alert in stack.active_alerts("BatteryStateOfChargeLow")]
-                    == [LOW_SOC_DEVICE]
+                    == [UTRECHT]
                 ),
                 timeout_s=30,
             ), (

@@ -7,12 +7,11 @@ from pathlib import Path
 import pytest
 
 from harness.dbt import run_dbt
-from tests.conftest import SAMPLE_DATA, Backend
+from tests.conftest import SAMPLE_DATA, UTRECHT, Backend
 from tests.helpers import invoke, load_args
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-UTRECHT = "f31b650b-5f18-4a98-b01f-1170715a0796"
 HEERLEN = "200e55ab-790b-4049-bf23-f84dc866dd32"
 ZWOLLE = "499eba1c-bd0b-46db-a861-f8795fcbf02e"
 
