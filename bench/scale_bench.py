@@ -5,7 +5,10 @@ land and build the first H1 days, land one more day and time the build (T1); lan
 build, land one more day and time the build again (T2). Prints T2/T1, the models and tests whose time
 grew most, and the storage of each layer in bytes per point of battery_telemetry. On TimescaleDB the
 compression policies run (as their background job would) after each untimed build, so the timed builds
-and the storage table see compressed history.
+and the storage table see compressed history. Two more storage tables follow on TimescaleDB: with every
+chunk compressed (as every chunk will be once it is older than its table's compression age: the state a
+deployment's history tends to), and then with raw pruned (`loader prune --keep-days 0`, the opt-in
+retention, then VACUUM FULL of the raw pieces so the table's size shows what a pruned deployment keeps).
 
     .venv/bin/python -m bench.scale_bench [--devices 10 --h1 30 --interval 300 --profile field]
                                           [--only postgres|embedded]
@@ -15,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import subprocess
 import tempfile
 import time
 from collections.abc import Callable
@@ -26,7 +30,7 @@ import psycopg
 
 from bench.dbt_bench import _Embedded
 from bench.fleets import count_points, split_by_time
-from bench.loader_bench import OUT, land
+from bench.loader_bench import LOADER, OUT, land
 from harness.databases import throwaway_postgres
 from harness.dbt import run_dbt
 from loader.generate import FleetSpec, generate_fleet
@@ -88,6 +92,32 @@ def run_compression_policies(settings: ConnectionSettings) -> int:
         for job in jobs:
             connection.execute(f"call run_job({int(job)})")
     return len(jobs)
+
+
+def compress_every_chunk(settings: ConnectionSettings) -> int:
+    """Compress every chunk of every table with a compression policy (continuous aggregates included),
+    whatever its age. Returns the chunks compressed."""
+    with psycopg.connect(settings.conninfo, autocommit=True, prepare_threshold=None) as connection:
+        row = connection.execute("""
+            select count(*) filter (where not chunks.is_compressed)
+            from timescaledb_information.jobs as jobs
+            cross join lateral show_chunks(format('%I.%I', jobs.hypertable_schema, jobs.hypertable_name)) as chunk
+            inner join timescaledb_information.chunks as chunks
+                on format('%I.%I', chunks.chunk_schema, chunks.chunk_name)::regclass = chunk
+            cross join lateral compress_chunk(chunk, if_not_compressed => true)
+            where jobs.proc_name = 'policy_compression'
+        """).fetchone()  # fmt: skip
+    return int(row[0]) if row else 0
+
+
+def prune_raw(settings: ConnectionSettings) -> str:
+    """`loader prune --keep-days 0` as a user would run it, then VACUUM FULL so the raw table's size shows
+    what is kept (a plain VACUUM leaves the space to later loads). Returns what the loader said."""
+    completed = subprocess.run([str(LOADER), "prune", "--keep-days", "0", "--database-url", settings.conninfo],
+                               capture_output=True, text=True, check=True)  # fmt: skip
+    with psycopg.connect(settings.conninfo, autocommit=True, prepare_threshold=None) as connection:
+        connection.execute("vacuum full raw.telemetry_pieces")
+    return completed.stdout.strip()
 
 
 def timed_build(settings: ConnectionSettings, work: Path, label: str) -> tuple[float, dict[str, float]]:
@@ -165,6 +195,14 @@ def run_backend(name: str, settings_factory: Callable[[], Any], slices: list[Pat
             run_compression_policies(settings)
         points, layers = storage_by_layer(settings)
         print_storage(name, points, layers, empty_database)
+        if compress:
+            compressed = compress_every_chunk(settings)
+            print(f"{name}: compressed {compressed} more chunks, as if every chunk were past its compression age")
+            points, layers = storage_by_layer(settings)
+            print_storage(f"{name}, every chunk compressed", points, layers, empty_database)
+            print(f"{name}: {prune_raw(settings)}")
+            points, layers = storage_by_layer(settings)
+            print_storage(f"{name}, every chunk compressed and raw pruned", points, layers, empty_database)
 
 
 def main() -> None:

@@ -14,8 +14,10 @@ from pathlib import Path
 from typing import Any
 
 import click
+import psycopg
 
 from loader import __version__, exit_codes
+from loader.compaction import DEFAULT_COMPACT_AFTER, CompactionResult, compact_raw_pieces
 from loader.connection import connect
 from loader.embedded import EmbeddedServer
 from loader.errors import LoaderError
@@ -289,6 +291,17 @@ class _Bar(Progress):
     "AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL.",
 )
 @click.option(
+    "--compact-after",
+    default=DEFAULT_COMPACT_AFTER,
+    show_default=True,
+    type=DURATION,
+    metavar="DURATION",
+    help="After landing, merge each series' small pieces of a day into one piece once the day, and their "
+    "loading, are this long past and dbt has transformed them (raw stays re-processable; see `loader compact`).",
+)
+@click.option("--no-compact", is_flag=True, help="Keep every response's pieces as landed.")
+@models_schema_option
+@click.option(
     "--progress/--no-progress",
     default=None,
     help="Show a progress bar (default: only when stderr is a terminal).",
@@ -316,6 +329,9 @@ def load(
     http_range_params: str,
     http_time_format: TimeFormat,
     s3_endpoint_url: str | None,
+    compact_after: int,
+    no_compact: bool,
+    models_schema: str | None,
     progress: bool | None,
     database_url: str | None,
     target: str | None,
@@ -338,6 +354,8 @@ def load(
     reason (table raw.quarantine) while the rest still lands; the exit code is then 3. A rejected
     file that is still there unchanged on a later run is reported as "still quarantined", not
     quarantined again, and alone does not make the exit code 3 (only new rejects do).
+
+    Each run ends by compacting raw (--compact-after, --no-compact): see `loader compact --help`.
     """
     settings = _settings(database_url, target, profiles_dir)
     if until is not None and since is None:
@@ -369,19 +387,35 @@ def load(
     )
     stop = stop_on_signals() if follow is not None else threading.Event()
 
-    def load_once() -> LoadSummary:
+    def load_once() -> tuple[LoadSummary, CompactionResult | None]:
         bar = _Bar((sys.stderr.isatty() if progress is None else progress) and follow is None)
         try:
-            return run_load(settings, open_source(source, http, S3Settings(endpoint_url=s3_endpoint_url)), options, bar)
+            summary = run_load(
+                settings, open_source(source, http, S3Settings(endpoint_url=s3_endpoint_url)), options, bar
+            )
         finally:
             bar.close()
+        if dry_run or no_compact:
+            return summary, None
+        try:
+            compaction = compact_raw_pieces(
+                settings, raw_schema, models_schema or settings.schema, compact_after, require_ledger=False
+            )
+        except (LoaderError, psycopg.Error) as exc:
+            # What landed stays landed: a failed compaction is said, and tried again by the next run.
+            click.echo(f"Compaction skipped: {str(exc).strip().splitlines()[0]}", err=True)
+            return summary, None
+        return summary, compaction
 
     any_rejects = False
-    for summary in rounds(load_once, follow, max_rounds, stop):
+    for summary, compaction in rounds(load_once, follow, max_rounds, stop):
         if as_json:
-            click.echo(json.dumps(summary.as_dict(), indent=None if follow else 2))
+            output = summary.as_dict() | ({"compaction": compaction.as_dict()} if compaction else {})
+            click.echo(json.dumps(output, indent=None if follow else 2))
         else:
             _print_summary(summary, settings)
+            if compaction and (compaction.pieces_merged or compaction.http_file_records_removed):
+                click.echo(_compaction_sentence(compaction, dry_run=False))
         any_rejects = any_rejects or summary.has_rejects
     if stop.is_set():
         click.echo("Stopped following.", err=True)
@@ -671,6 +705,82 @@ def prune(
         f"{verb} {result.pieces} raw pieces ({result.points} points, {result.payload_bytes / 1e6:.1f} MB of payload)"
         f" loaded more than {keep_days} days ago and already transformed by dbt."
     )
+
+
+def _compaction_sentence(result: CompactionResult, dry_run: bool) -> str:
+    verb = "Would merge" if dry_run else "Merged"
+    payload = f"{result.payload_bytes_before / 1e6:.1f} MB of payload"
+    if not dry_run:
+        payload += f" now {result.payload_bytes_after / 1e6:.1f} MB"
+    return (
+        f"{verb} {result.pieces_merged} raw pieces into {result.series_days} (one per device, metric and day; "
+        f"{result.points} points, {payload}); {result.pieces_left_alone} pieces were alone in their day; "
+        f"{result.http_file_records_removed} old HTTP response records {'would go' if dry_run else 'removed'}."
+    )
+
+
+@cli.command()
+@click.option(
+    "--older-than",
+    default=DEFAULT_COMPACT_AFTER,
+    show_default=True,
+    type=DURATION,
+    metavar="DURATION",
+    help="Merge a day's pieces once the day ended, and the pieces were loaded, longer ago than this.",
+)
+@click.option("--dry-run", is_flag=True, help="Only say what would be merged.")
+@click.option(
+    "--progress/--no-progress",
+    default=None,
+    help="Show a progress bar (default: only when stderr is a terminal).",
+)
+@raw_schema_option
+@models_schema_option
+@connection_options
+def compact(
+    older_than: int,
+    dry_run: bool,
+    progress: bool | None,
+    raw_schema: str,
+    models_schema: str | None,
+    database_url: str | None,
+    target: str | None,
+    profiles_dir: str | None,
+) -> None:
+    """Merge each series' small raw pieces of a day into one piece, keeping every reading.
+
+    A routine run every few minutes lands a piece per device and metric per run, each with a few
+    readings and ~700 bytes of overhead; merged, a day of a series takes one piece. Only pieces dbt
+    has transformed are merged, so raw stays re-processable (a full refresh reads merged pieces like
+    any other) and a build never transforms them again. A merged piece keeps the newest contributing
+    load, its load time, the source the pieces share and how many it merged, but no longer which
+    response brought which reading. Pieces with odd points, and the piece a latest reading points at,
+    are left as landed. Records of HTTP responses older than --older-than are removed (routine runs
+    never ask for an old window again; backfills remember theirs in raw.fetch_cursors).
+
+    `loader load` does this after every run (--compact-after, --no-compact); run it yourself after
+    changing the age, or on a schedule where only `loader stream` lands.
+    """
+    settings = _settings(database_url, target, profiles_dir)
+    enabled = sys.stderr.isatty() if progress is None else progress
+    bar: Any = None
+
+    def advance(done: int, total: int) -> None:
+        nonlocal bar
+        if enabled and bar is None:
+            bar = click.progressbar(length=total, label="Merging pieces", file=sys.stderr, width=30)
+            bar.__enter__()
+        if bar is not None:
+            bar.update(1)
+
+    try:
+        result = compact_raw_pieces(
+            settings, raw_schema, models_schema or settings.schema, older_than, dry_run, on_progress=advance
+        )
+    finally:
+        if bar is not None:
+            bar.__exit__(None, None, None)
+    click.echo(_compaction_sentence(result, dry_run))
 
 
 @cli.command()

@@ -157,6 +157,17 @@ MIGRATIONS: list[str] = [
     """
     alter table {schema}.telemetry_pieces add column received_at timestamptz;
     """,
+    # 9: compaction (loader/compaction.py) merges a day's small transformed pieces of a series into one:
+    # when it took a piece (merged, or alone in its day and left as it is) and how many it merged. The
+    # partial indexes find what is due: pieces not taken yet, and HTTP responses' file records, by age.
+    """
+    alter table {schema}.telemetry_pieces add column compacted_at timestamptz,
+        add column compacted_from_pieces integer;
+    create index telemetry_pieces_compaction_due_idx on {schema}.telemetry_pieces (loaded_at)
+        where compacted_at is null and is_plain_numeric;
+    create index landed_files_http_landed_at_idx on {schema}.landed_files (landed_at)
+        where source_uri ~ '^https?://';
+    """,
 ]
 
 

@@ -21,7 +21,7 @@ from psycopg import sql
 from loader.connection import connect
 from loader.errors import LoaderError
 from loader.migrations import DEFAULT_RAW_SCHEMA
-from loader.retention import LEDGER_TABLE, ledger_schema
+from loader.retention import is_transformed
 from loader.settings import ConnectionSettings
 
 FETCH_ROWS = 5000
@@ -98,14 +98,13 @@ def _statement(query: ReadingsQuery, schema: str, device_id: str) -> tuple[sql.C
             " (point ->> 1)::double precision as point_value"
             " from {pieces} as piece cross join lateral jsonb_array_elements(piece.payload -> 'data') as point"
             " where piece.device_id = %s and piece.metric_name = %s"
-            " and not exists (select 1 from {ledger} as ledger"
-            " where ledger.piece_id = piece.piece_id and ledger.transformed_at is not null)"
+            " and not {transformed}"
             " and jsonb_typeof(point -> 0) = 'number' and jsonb_typeof(point -> 1) = 'number'"
             ") as landed where true{bounds}"
         ).format(
             untransformed=sql.Literal(UNTRANSFORMED),
             pieces=sql.Identifier(query.raw_schema, "telemetry_pieces"),
-            ledger=sql.Identifier(ledger_schema(schema), LEDGER_TABLE),
+            transformed=is_transformed(schema, "piece"),
             bounds=raw_bounds,
         )
         transformed = sql.SQL("{} union all {}").format(transformed, untransformed)

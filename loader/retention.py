@@ -31,27 +31,40 @@ def ledger_schema(dbt_schema: str) -> str:
     return f"{dbt_schema}_staging"
 
 
+def is_transformed(dbt_schema: str, piece: str = "pieces") -> sql.Composed:
+    """SQL: the raw piece aliased `piece` is in battery_telemetry already: the admission ledger marks it
+    transformed, or compaction wrote it (it merges transformed pieces only; loader/compaction.py)."""
+    return sql.SQL(
+        "({piece}.compacted_at is not null or exists (select 1 from {ledger} as ledger"
+        " where ledger.piece_id = {piece}.piece_id and ledger.transformed_at is not null))"
+    ).format(piece=sql.Identifier(piece), ledger=sql.Identifier(ledger_schema(dbt_schema), LEDGER_TABLE))
+
+
+def require_transformation_tables(
+    connection: psycopg.Connection, settings: ConnectionSettings, raw_schema: str, dbt_schema: str, doing: str
+) -> None:
+    """Raise a sentence naming what is missing when raw pieces or dbt's admission ledger do not exist."""
+    for relation in (f"{raw_schema}.telemetry_pieces", f"{ledger_schema(dbt_schema)}.{LEDGER_TABLE}"):
+        row = connection.execute("select to_regclass(%s) is not null", [relation]).fetchone()
+        if not row or not row[0]:
+            raise LoaderError(
+                f"Nothing to {doing}: {relation} does not exist (no load, or no dbt build has run against "
+                f"{settings.display} with schema {dbt_schema})."
+            )
+
+
 def prune_transformed_pieces(
     settings: ConnectionSettings, raw_schema: str, dbt_schema: str, keep_days: int, dry_run: bool = False
 ) -> PruneResult:
     """Delete raw pieces loaded more than keep_days ago that dbt has transformed; return what went."""
-    ledger = sql.Identifier(ledger_schema(dbt_schema), LEDGER_TABLE)
     raw = sql.Identifier(raw_schema)
     with connect(settings) as connection:
-        for relation in (f"{raw_schema}.telemetry_pieces", f"{ledger_schema(dbt_schema)}.{LEDGER_TABLE}"):
-            row = connection.execute("select to_regclass(%s) is not null", [relation]).fetchone()
-            if not row or not row[0]:
-                raise LoaderError(
-                    f"Nothing to prune: {relation} does not exist (no load, or no dbt build has run against "
-                    f"{settings.display} with schema {dbt_schema})."
-                )
+        require_transformation_tables(connection, settings, raw_schema, dbt_schema, "prune")
         prunable = sql.SQL(
             "from {raw}.telemetry_pieces as pieces"
-            " where pieces.loaded_at < now() - make_interval(days => %s)"
-            " and exists (select 1 from {ledger} as ledger"
-            "             where ledger.piece_id = pieces.piece_id and ledger.transformed_at is not null)"
+            " where pieces.loaded_at < now() - make_interval(days => %s) and {transformed}"
             " and not exists (select 1 from {raw}.latest_readings as latest where latest.piece_id = pieces.piece_id)"
-        ).format(raw=raw, ledger=ledger)
+        ).format(raw=raw, transformed=is_transformed(dbt_schema))
         totals = sql.SQL("select count(*), coalesce(sum(point_count), 0), coalesce(sum(pg_column_size(payload)), 0) ")
         if dry_run:
             row = connection.execute(totals + prunable, [keep_days]).fetchone()

@@ -46,6 +46,20 @@ class Backend:
             row = connection.execute(query, params).fetchone()
             return row[0] if row else None
 
+    def row(self, query: str, params: list | None = None) -> tuple:
+        with self.connect() as connection:
+            row = connection.execute(query, params).fetchone()
+        assert row is not None, query
+        return tuple(row)
+
+    def rows(self, query: str) -> list[tuple]:
+        with self.connect() as connection:
+            return [tuple(row) for row in connection.execute(query)]
+
+    def execute(self, statement: str) -> None:
+        with self.connect() as connection:
+            connection.execute(statement)
+
     def count(self, query: str) -> int:
         """A count(*) query's result, 0 while the loader has not created the raw schema yet."""
         try:

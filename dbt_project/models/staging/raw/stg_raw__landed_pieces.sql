@@ -1,5 +1,6 @@
-{#- Every landed telemetry piece, without its payload: what pipeline_health counts to see landed data
-    waiting for a build (stg_raw__telemetry_pieces is the admission ledger, of admitted pieces only). -#}
+{#- Every telemetry piece as landed, without its payload: what pipeline_health counts to see landed data
+    waiting for a build (stg_raw__telemetry_pieces is the admission ledger, of admitted pieces only).
+    Pieces compaction wrote never wait for a build (it merges transformed pieces only). -#}
 
 with
 
@@ -12,6 +13,7 @@ landed_pieces as (
         metric_name,
         point_count
     from {{ source('raw', 'telemetry_pieces') }}
+    where compacted_at is null
 ),
 
 final as (

@@ -54,6 +54,8 @@ newly_landed as (
         where
             (raw_pieces.loaded_at > admission_window.starts_after or admission_window.starts_after is null)
             and raw_pieces.piece_id not in (select admitted_recently.piece_id from admitted_recently)
+            -- Compaction merges transformed pieces only: their readings are in battery_telemetry.
+            and raw_pieces.compacted_at is null
     {% endif %}
 ),
 
