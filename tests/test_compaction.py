@@ -32,9 +32,8 @@ DUE_GROUPS = (
 
 
 def test_compaction_merges_each_series_day_into_one_piece_and_raw_rebuilds_the_same_telemetry(
-    postgres_backend: Backend, tmp_path: Path
+    backend: Backend, tmp_path: Path
 ) -> None:
-    backend = postgres_backend
     fleet = tmp_path / "fleet"
     generate_fleet(FleetSpec(devices=2, days=2, interval_s=300, seed=11, start=START, profile="field"), fleet)
     work = tmp_path / "dbt"
