@@ -106,6 +106,18 @@ models_schema_option = click.option(
 )
 
 
+compact_after_option = click.option(
+    "--compact-after",
+    default=DEFAULT_COMPACT_AFTER,
+    show_default=True,
+    type=DURATION,
+    metavar="DURATION",
+    help="Merge each series' small raw pieces of a day into one piece once the day, and their loading, are "
+    "this long past and dbt has transformed them (raw stays re-processable; see `loader compact`).",
+)
+no_compact_option = click.option("--no-compact", is_flag=True, help="Keep every piece as landed.")
+
+
 def _settings(database_url: str | None, target: str | None, profiles_dir: str | None) -> ConnectionSettings:
     return resolve_connection(database_url, target, profiles_dir)
 
@@ -290,16 +302,8 @@ class _Bar(Progress):
     help="s3:// source: an S3-compatible server such as MinIO (http://host:9000). Default: AWS, or "
     "AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL.",
 )
-@click.option(
-    "--compact-after",
-    default=DEFAULT_COMPACT_AFTER,
-    show_default=True,
-    type=DURATION,
-    metavar="DURATION",
-    help="After landing, merge each series' small pieces of a day into one piece once the day, and their "
-    "loading, are this long past and dbt has transformed them (raw stays re-processable; see `loader compact`).",
-)
-@click.option("--no-compact", is_flag=True, help="Keep every response's pieces as landed.")
+@compact_after_option
+@no_compact_option
 @models_schema_option
 @click.option(
     "--progress/--no-progress",
@@ -403,7 +407,7 @@ def load(
             )
         except (LoaderError, psycopg.Error) as exc:
             # What landed stays landed: a failed compaction is said, and tried again by the next run.
-            click.echo(f"Compaction skipped: {str(exc).strip().splitlines()[0]}", err=True)
+            _report_compaction(str(exc).strip().splitlines()[0])
             return summary, None
         return summary, compaction
 
@@ -465,7 +469,10 @@ def load(
     metavar="NAME",
     help="Keep the newest reading of this metric in raw.latest_readings, for alerting (repeatable).",
 )
+@compact_after_option
+@no_compact_option
 @raw_schema_option
+@models_schema_option
 @connection_options
 def stream(
     broker_url: str,
@@ -475,7 +482,10 @@ def stream(
     exit_when_idle: float | None,
     as_json: bool,
     latest_metrics: tuple[str, ...],
+    compact_after: int,
+    no_compact: bool,
     raw_schema: str,
+    models_schema: str | None,
     database_url: str | None,
     target: str | None,
     profiles_dir: str | None,
@@ -490,7 +500,8 @@ def stream(
     Subscribed with QoS 1 on a persistent session; a message is acknowledged only after its batch
     committed, so nothing is lost when the loader or the broker goes down, and nothing lands twice.
     Bad messages are quarantined with their topic and reason. The first Ctrl-C or SIGTERM commits the
-    batch under way and stops (exit 0, or 3 if messages were quarantined).
+    batch under way and stops (exit 0, or 3 if messages were quarantined). Raw is compacted at the start
+    and every hour (--compact-after, --no-compact; see `loader compact --help`).
     """
     settings = _settings(database_url, target, profiles_dir)
     options = StreamOptions(
@@ -499,12 +510,14 @@ def stream(
         client_id=client_id,
         load=LoadOptions(raw_schema=raw_schema, latest_metrics=tuple(latest_metrics)),
         exit_when_idle_s=exit_when_idle,
+        compact_after_ms=None if no_compact else compact_after,
+        dbt_schema=models_schema or settings.schema,
     )
     stop = stop_on_signals()
     broker = Broker.from_url(broker_url)
     click.echo(f"Streaming {broker.uri}/{broker.topic_filter} into {settings.display}; Ctrl-C stops.", err=True)
     report = _StreamReport(enabled=sys.stderr.isatty())
-    summary = Stream(settings, broker, options, stop, on_batch=report.batch).run()
+    summary = Stream(settings, broker, options, stop, on_batch=report.batch, on_compaction=_report_compaction).run()
     if as_json:
         click.echo(json.dumps(summary.as_dict(), indent=2))
     else:
@@ -515,6 +528,13 @@ def stream(
         )
     if summary.has_rejects:
         sys.exit(exit_codes.FINISHED_WITH_REJECTS)
+
+
+def _report_compaction(result: CompactionResult | str) -> None:
+    if isinstance(result, str):
+        click.echo(f"Compaction skipped: {result}", err=True)
+    elif result.pieces_merged or result.http_file_records_removed:
+        click.echo(_compaction_sentence(result, dry_run=False), err=True)
 
 
 class _StreamReport:

@@ -41,6 +41,7 @@ import psycopg
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from loader.compaction import CompactionResult, compact_raw_pieces
 from loader.connection import connect
 from loader.errors import LoaderError
 from loader.job_locks import embedded_turn, is_shared_session_server
@@ -91,6 +92,10 @@ class StreamOptions:
     load: LoadOptions | None = None
     # Stop once no message came for this long (drain what the broker kept, then exit); None: never.
     exit_when_idle_s: float | None = None
+    # Compact raw (loader/compaction.py) at the start and every compact_every_s: None = never.
+    compact_after_ms: int | None = None
+    compact_every_s: float = 3600.0
+    dbt_schema: str = "analytics"
 
 
 @dataclass
@@ -146,12 +151,14 @@ class Stream:
         stop: threading.Event,
         on_batch: Callable[[LoadSummary, int], None] | None = None,
         progress: Progress | None = None,
+        on_compaction: Callable[[CompactionResult | str], None] | None = None,
     ) -> None:
         self.settings = settings
         self.broker = broker
         self.options = options
         self.stop = stop
         self.on_batch = on_batch or (lambda summary, messages: None)
+        self.on_compaction = on_compaction or (lambda result: None)
         self.progress = progress or Progress()
         self.inbox: queue.Queue[Message] = queue.Queue()
         self.connected = threading.Event()
@@ -220,7 +227,12 @@ class Stream:
             try:
                 self._connect()
                 last_message = time.monotonic()
+                compacted_at: float | None = None
                 while not self.stop.is_set():
+                    if self._compaction_due(compacted_at):
+                        with embedded_turn(self.settings, shared_session, self.progress.waiting):
+                            self._compact(options.raw_schema)
+                        compacted_at = time.monotonic()
                     batch = self._next_batch()
                     if batch:
                         with embedded_turn(self.settings, shared_session, self.progress.waiting):
@@ -242,6 +254,22 @@ class Stream:
             summary.seconds = round(time.monotonic() - started, 3)
             sink.finish_load(summary)
         return summary
+
+    def _compaction_due(self, compacted_at: float | None) -> bool:
+        if self.options.compact_after_ms is None:
+            return False
+        return compacted_at is None or time.monotonic() - compacted_at >= self.options.compact_every_s
+
+    def _compact(self, raw_schema: str) -> None:
+        """Merge what is due; a failure is reported and the stream goes on (the next one tries again)."""
+        assert self.options.compact_after_ms is not None
+        try:
+            result = compact_raw_pieces(self.settings, raw_schema, self.options.dbt_schema,
+                                        self.options.compact_after_ms, require_ledger=False)  # fmt: skip
+        except (LoaderError, psycopg.Error) as exc:
+            self.on_compaction(str(exc).strip().splitlines()[0])
+            return
+        self.on_compaction(result)
 
     def _idle_too_long(self, last_message: float) -> bool:
         idle_s = self.options.exit_when_idle_s
