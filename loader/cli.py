@@ -770,7 +770,7 @@ def compact(
     """Merge each series' small raw pieces of a day into one piece, keeping every reading.
 
     A routine run every few minutes lands a piece per device and metric per run, each with a few
-    readings and ~700 bytes of overhead; merged, a day of a series takes one piece. Only pieces dbt
+    readings and ~750 bytes of overhead; merged, a day of a series takes one piece. Only pieces dbt
     has transformed are merged, so raw stays re-processable (a full refresh reads merged pieces like
     any other) and a build never transforms them again. A merged piece keeps the newest contributing
     load, its load time, the source the pieces share and how many it merged, but no longer which
@@ -778,8 +778,8 @@ def compact(
     are left as landed. Records of HTTP responses older than --older-than are removed (routine runs
     never ask for an old window again; backfills remember theirs in raw.fetch_cursors).
 
-    `loader load` does this after every run (--compact-after, --no-compact); run it yourself after
-    changing the age, or on a schedule where only `loader stream` lands.
+    `loader load` does this after every run and `loader stream` hourly (--compact-after, --no-compact);
+    run it yourself to see what is due (--dry-run) or to compact with another age.
     """
     settings = _settings(database_url, target, profiles_dir)
     enabled = sys.stderr.isatty() if progress is None else progress

@@ -1,7 +1,7 @@
 """Raw compaction: a day's small pieces of a series become one piece, so routine polling does not bloat raw.
 
 A routine run every few minutes lands, per device and metric, a piece holding the few readings that
-came since the last run: each piece costs ~700 bytes of row, indexes and admission-ledger row, so raw
+came since the last run: each piece costs ~750 bytes of row, indexes and admission-ledger row, so raw
 takes hundreds of bytes per reading where a day's piece takes ~10 (README, "Routine builds and
 storage"). Once dbt has transformed them, the pieces a series landed for one day (UTC, by their first
 reading) are merged into one piece holding the same readings in time order, when they were loaded
