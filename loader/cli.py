@@ -112,8 +112,9 @@ compact_after_option = click.option(
     show_default=True,
     type=DURATION,
     metavar="DURATION",
-    help="Merge each series' small raw pieces of a day into one piece once the day, and their loading, are "
-    "this long past and dbt has transformed them (raw stays re-processable; see `loader compact`).",
+    help="Merge each series' small raw pieces of a day into one piece once dbt has transformed them and they "
+    "were recorded and loaded before the (UTC) day this long ago began (raw stays re-processable; see "
+    "`loader compact`).",
 )
 no_compact_option = click.option("--no-compact", is_flag=True, help="Keep every piece as landed.")
 
@@ -746,7 +747,7 @@ def _compaction_sentence(result: CompactionResult, dry_run: bool) -> str:
     show_default=True,
     type=DURATION,
     metavar="DURATION",
-    help="Merge a day's pieces once the day ended, and the pieces were loaded, longer ago than this.",
+    help="Merge the pieces recorded and loaded before the (UTC) day this long ago began.",
 )
 @click.option("--dry-run", is_flag=True, help="Only say what would be merged.")
 @click.option(

@@ -69,14 +69,22 @@ def compact_raw_pieces(
     require_ledger: bool = True,
     on_progress: Callable[[int, int], None] | None = None,
 ) -> CompactionResult:
-    """Merge each series' transformed pieces of a day that is over by `older_than_ms`, loaded longer ago
-    than that, into one piece; remove HTTP file records older than that. With require_ledger=False a
-    database dbt never built is left alone instead of raising. on_progress(done, total) per series-day."""
+    """Merge each series' transformed pieces of one day into one piece, for the days before the (UTC) day
+    `older_than_ms` ago and the pieces loaded before that day began; remove HTTP file records older than
+    `older_than_ms`. With require_ledger=False a database dbt never built is left alone instead of
+    raising. on_progress(done, total) per series-day.
+
+    Both bounds are that day's start, so a day's pieces become due together and are merged once, and the
+    partial index of pieces not taken yet (by loaded_at) reads only what is due: a piece loaded before
+    that start holds readings of an earlier day (unless a device's clock runs ahead)."""
     raw = sql.Identifier(raw_schema)
     with connect(settings) as connection:
         if not require_ledger and not _exists(connection, f"{ledger_schema(dbt_schema)}.{LEDGER_TABLE}"):
             return CompactionResult()
         require_transformation_tables(connection, settings, raw_schema, dbt_schema, "compact")
+        # The database's clock, not this machine's: load times are the database's.
+        now = connection.execute("select (extract(epoch from now()) * 1000)::bigint").fetchone()
+        horizon_ms = (int(now[0]) - older_than_ms) // DAY_MS * DAY_MS if now else 0
         due = connection.execute(
             sql.SQL(
                 "select pieces.device_id, pieces.metric_name,"
@@ -84,15 +92,13 @@ def compact_raw_pieces(
                 " sum(pieces.point_count), sum(pg_column_size(pieces.payload))"
                 " from {raw}.telemetry_pieces as pieces"
                 " where pieces.compacted_at is null and pieces.is_plain_numeric"
-                " and pieces.loaded_at < now() - %(age)s * interval '1 millisecond'"
-                " and pieces.first_recorded_ms"
-                " < div((extract(epoch from now()) * 1000)::bigint - %(age)s, %(day)s) * %(day)s"
+                " and pieces.loaded_at < to_timestamp(%(horizon)s / 1000.0) and pieces.first_recorded_ms < %(horizon)s"
                 " and {transformed}"
                 " and not exists (select 1 from {raw}.latest_readings as latest"
                 " where latest.piece_id = pieces.piece_id)"
                 " group by pieces.device_id, pieces.metric_name, div(pieces.first_recorded_ms, %(day)s)"
             ).format(raw=raw, transformed=is_transformed(dbt_schema)),
-            {"age": older_than_ms, "day": DAY_MS},
+            {"horizon": horizon_ms, "day": DAY_MS},
         ).fetchall()
         alone = [ids[0] for _, _, ids, _, _ in due if len(ids) == 1]
         merges = [(str(device_id), metric, ids) for device_id, metric, ids, _, _ in due if len(ids) > 1]
