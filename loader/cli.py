@@ -404,7 +404,12 @@ def load(
             return summary, None
         try:
             compaction = compact_raw_pieces(
-                settings, raw_schema, models_schema or settings.schema, compact_after, require_ledger=False
+                settings,
+                raw_schema,
+                models_schema or settings.schema,
+                compact_after,
+                require_ledger=False,
+                on_wait=_say_on_stderr,
             )
         except (LoaderError, psycopg.Error) as exc:
             # What landed stays landed: a failed compaction is said, and tried again by the next run.
@@ -663,7 +668,7 @@ def build(wait_s: float, target: str | None, profiles_dir: str | None, dbt_args:
         shared_session = is_shared_session_server(settings, connection)
         with (
             build_lock(settings, None if shared_session else connection, wait_s) as lock_pid,
-            embedded_turn(settings, shared_session, lambda sentence: click.echo(sentence, err=True)),
+            embedded_turn(settings, shared_session, _say_on_stderr),
         ):
             environment = {**os.environ, BUILD_LOCK_HOLDER_ENV: str(lock_pid)}
             returncode = subprocess.run(command, env=environment, check=False).returncode
@@ -726,6 +731,10 @@ def prune(
         f"{verb} {result.pieces} raw pieces ({result.points} points, {result.payload_bytes / 1e6:.1f} MB of payload)"
         f" loaded more than {keep_days} days ago and already transformed by dbt."
     )
+
+
+def _say_on_stderr(sentence: str) -> None:
+    click.echo(sentence, err=True)
 
 
 def _compaction_sentence(result: CompactionResult, dry_run: bool) -> str:
@@ -796,7 +805,13 @@ def compact(
 
     try:
         result = compact_raw_pieces(
-            settings, raw_schema, models_schema or settings.schema, older_than, dry_run, on_progress=advance
+            settings,
+            raw_schema,
+            models_schema or settings.schema,
+            older_than,
+            dry_run,
+            on_progress=advance,
+            on_wait=_say_on_stderr,
         )
     finally:
         if bar is not None:

@@ -28,6 +28,7 @@ import psycopg
 from psycopg import sql
 
 from loader.connection import connect
+from loader.job_locks import embedded_turn, is_shared_session_server
 from loader.landing import piece_hash
 from loader.retention import LEDGER_TABLE, is_transformed, ledger_schema, require_transformation_tables
 from loader.settings import ConnectionSettings
@@ -68,74 +69,92 @@ def compact_raw_pieces(
     dry_run: bool = False,
     require_ledger: bool = True,
     on_progress: Callable[[int, int], None] | None = None,
+    on_wait: Callable[[str], None] = lambda sentence: None,
 ) -> CompactionResult:
     """Merge each series' transformed pieces of one day into one piece, for the days before the (UTC) day
     `older_than_ms` ago and the pieces loaded before that day began; remove HTTP file records older than
     `older_than_ms`. With require_ledger=False a database dbt never built is left alone instead of
-    raising. on_progress(done, total) per series-day.
+    raising. on_progress(done, total) per series-day. On the embedded server it takes the job turn like a
+    load (on_wait hears why when it has to wait).
 
     Both bounds are that day's start, so a day's pieces become due together and are merged once, and the
     partial index of pieces not taken yet (by loaded_at) reads only what is due: a piece loaded before
     that start holds readings of an earlier day (unless a device's clock runs ahead)."""
+    with (
+        connect(settings) as connection,
+        embedded_turn(settings, is_shared_session_server(settings, connection), on_wait),
+    ):
+        return _compact(connection, settings, raw_schema, dbt_schema, older_than_ms, dry_run, require_ledger,
+                        on_progress)  # fmt: skip
+
+
+def _compact(
+    connection: psycopg.Connection,
+    settings: ConnectionSettings,
+    raw_schema: str,
+    dbt_schema: str,
+    older_than_ms: int,
+    dry_run: bool,
+    require_ledger: bool,
+    on_progress: Callable[[int, int], None] | None,
+) -> CompactionResult:
     raw = sql.Identifier(raw_schema)
-    with connect(settings) as connection:
-        if not require_ledger and not _exists(connection, f"{ledger_schema(dbt_schema)}.{LEDGER_TABLE}"):
-            return CompactionResult()
-        require_transformation_tables(connection, settings, raw_schema, dbt_schema, "compact")
-        # The database's clock, not this machine's: load times are the database's.
-        now = connection.execute("select (extract(epoch from now()) * 1000)::bigint").fetchone()
-        horizon_ms = (int(now[0]) - older_than_ms) // DAY_MS * DAY_MS if now else 0
-        due = connection.execute(
+    if not require_ledger and not _exists(connection, f"{ledger_schema(dbt_schema)}.{LEDGER_TABLE}"):
+        return CompactionResult()
+    require_transformation_tables(connection, settings, raw_schema, dbt_schema, "compact")
+    # The database's clock, not this machine's: load times are the database's.
+    now = connection.execute("select (extract(epoch from now()) * 1000)::bigint").fetchone()
+    horizon_ms = (int(now[0]) - older_than_ms) // DAY_MS * DAY_MS if now else 0
+    due = connection.execute(
+        sql.SQL(
+            "select pieces.device_id, pieces.metric_name,"
+            " array_agg(pieces.piece_id order by pieces.loaded_at, pieces.piece_id),"
+            " sum(pieces.point_count), sum(pg_column_size(pieces.payload))"
+            " from {raw}.telemetry_pieces as pieces"
+            " where pieces.compacted_at is null and pieces.is_plain_numeric"
+            " and pieces.loaded_at < to_timestamp(%(horizon)s / 1000.0) and pieces.first_recorded_ms < %(horizon)s"
+            " and {transformed}"
+            " and not exists (select 1 from {raw}.latest_readings as latest"
+            " where latest.piece_id = pieces.piece_id)"
+            " group by pieces.device_id, pieces.metric_name, div(pieces.first_recorded_ms, %(day)s)"
+        ).format(raw=raw, transformed=is_transformed(dbt_schema)),
+        {"horizon": horizon_ms, "day": DAY_MS},
+    ).fetchall()
+    alone = [ids[0] for _, _, ids, _, _ in due if len(ids) == 1]
+    merges = [(str(device_id), metric, ids) for device_id, metric, ids, _, _ in due if len(ids) > 1]
+    http_records = sql.SQL(
+        "from {raw}.landed_files where source_uri ~ '^https?://' and landed_at < now() - %s * interval '1 millisecond'"
+    ).format(raw=raw)
+    if dry_run:
+        row = connection.execute(sql.SQL("select count(*) {}").format(http_records), [older_than_ms]).fetchone()
+        return CompactionResult(
+            series_days=len(merges),
+            pieces_merged=sum(len(ids) for _, _, ids in merges),
+            pieces_left_alone=len(alone),
+            points=sum(int(points) for _, _, ids, points, _ in due if len(ids) > 1),
+            payload_bytes_before=sum(int(size) for _, _, ids, _, size in due if len(ids) > 1),
+            http_file_records_removed=int(row[0]) if row else 0,
+        )
+    if alone:
+        connection.execute(
             sql.SQL(
-                "select pieces.device_id, pieces.metric_name,"
-                " array_agg(pieces.piece_id order by pieces.loaded_at, pieces.piece_id),"
-                " sum(pieces.point_count), sum(pg_column_size(pieces.payload))"
-                " from {raw}.telemetry_pieces as pieces"
-                " where pieces.compacted_at is null and pieces.is_plain_numeric"
-                " and pieces.loaded_at < to_timestamp(%(horizon)s / 1000.0) and pieces.first_recorded_ms < %(horizon)s"
-                " and {transformed}"
-                " and not exists (select 1 from {raw}.latest_readings as latest"
-                " where latest.piece_id = pieces.piece_id)"
-                " group by pieces.device_id, pieces.metric_name, div(pieces.first_recorded_ms, %(day)s)"
-            ).format(raw=raw, transformed=is_transformed(dbt_schema)),
-            {"horizon": horizon_ms, "day": DAY_MS},
-        ).fetchall()
-        alone = [ids[0] for _, _, ids, _, _ in due if len(ids) == 1]
-        merges = [(str(device_id), metric, ids) for device_id, metric, ids, _, _ in due if len(ids) > 1]
-        http_records = sql.SQL(
-            "from {raw}.landed_files where source_uri ~ '^https?://'"
-            " and landed_at < now() - %s * interval '1 millisecond'"
-        ).format(raw=raw)
-        if dry_run:
-            row = connection.execute(sql.SQL("select count(*) {}").format(http_records), [older_than_ms]).fetchone()
-            return CompactionResult(
-                series_days=len(merges),
-                pieces_merged=sum(len(ids) for _, _, ids in merges),
-                pieces_left_alone=len(alone),
-                points=sum(int(points) for _, _, ids, points, _ in due if len(ids) > 1),
-                payload_bytes_before=sum(int(size) for _, _, ids, _, size in due if len(ids) > 1),
-                http_file_records_removed=int(row[0]) if row else 0,
-            )
-        if alone:
-            connection.execute(
-                sql.SQL(
-                    "update {raw}.telemetry_pieces set compacted_at = now(), compacted_from_pieces = 1"
-                    " where piece_id = any(%s) and compacted_at is null"
-                ).format(raw=raw),
-                [alone],
-            )
-        series_days = pieces = points = before = after = 0
-        for done, (device_id, metric, ids) in enumerate(merges, start=1):
-            merged = _merge(connection, raw_schema, dbt_schema, device_id, metric, ids)
-            if merged is not None:
-                series_days, pieces = series_days + 1, pieces + len(ids)
-                points, before, after = points + merged[0], before + merged[1], after + merged[2]
-            if on_progress is not None:
-                on_progress(done, len(merges))
-        removed = connection.execute(
-            sql.SQL("with removed as (delete {} returning 1) select count(*) from removed").format(http_records),
-            [older_than_ms],
-        ).fetchone()
+                "update {raw}.telemetry_pieces set compacted_at = now(), compacted_from_pieces = 1"
+                " where piece_id = any(%s) and compacted_at is null"
+            ).format(raw=raw),
+            [alone],
+        )
+    series_days = pieces = points = before = after = 0
+    for done, (device_id, metric, ids) in enumerate(merges, start=1):
+        merged = _merge(connection, raw_schema, dbt_schema, device_id, metric, ids)
+        if merged is not None:
+            series_days, pieces = series_days + 1, pieces + len(ids)
+            points, before, after = points + merged[0], before + merged[1], after + merged[2]
+        if on_progress is not None:
+            on_progress(done, len(merges))
+    removed = connection.execute(
+        sql.SQL("with removed as (delete {} returning 1) select count(*) from removed").format(http_records),
+        [older_than_ms],
+    ).fetchone()
     return CompactionResult(
         series_days=series_days,
         pieces_merged=pieces,

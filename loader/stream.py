@@ -230,8 +230,7 @@ class Stream:
                 compacted_at: float | None = None
                 while not self.stop.is_set():
                     if self._compaction_due(compacted_at):
-                        with embedded_turn(self.settings, shared_session, self.progress.waiting):
-                            self._compact(options.raw_schema)
+                        self._compact(options.raw_schema)  # takes the embedded server's turn itself
                         compacted_at = time.monotonic()
                     batch = self._next_batch()
                     if batch:
@@ -265,7 +264,8 @@ class Stream:
         assert self.options.compact_after_ms is not None
         try:
             result = compact_raw_pieces(self.settings, raw_schema, self.options.dbt_schema,
-                                        self.options.compact_after_ms, require_ledger=False)  # fmt: skip
+                                        self.options.compact_after_ms, require_ledger=False,
+                                        on_wait=self.progress.waiting)  # fmt: skip
         except (LoaderError, psycopg.Error) as exc:
             self.on_compaction(str(exc).strip().splitlines()[0])
             return
