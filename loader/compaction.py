@@ -30,7 +30,13 @@ from psycopg import sql
 from loader.connection import connect
 from loader.job_locks import embedded_turn, is_shared_session_server
 from loader.landing import piece_hash
-from loader.retention import LEDGER_TABLE, is_transformed, ledger_schema, require_transformation_tables
+from loader.retention import (
+    LEDGER_TABLE,
+    is_transformed,
+    ledger_schema,
+    relation_exists,
+    require_transformation_tables,
+)
 from loader.settings import ConnectionSettings
 from loader.telemetry_parser import Piece
 
@@ -99,7 +105,7 @@ def _compact(
     on_progress: Callable[[int, int], None] | None,
 ) -> CompactionResult:
     raw = sql.Identifier(raw_schema)
-    if not require_ledger and not _exists(connection, f"{ledger_schema(dbt_schema)}.{LEDGER_TABLE}"):
+    if not require_ledger and not relation_exists(connection, f"{ledger_schema(dbt_schema)}.{LEDGER_TABLE}"):
         return CompactionResult()
     require_transformation_tables(connection, settings, raw_schema, dbt_schema, "compact")
     # The database's clock, not this machine's: load times are the database's.
@@ -164,11 +170,6 @@ def _compact(
         payload_bytes_after=after,
         http_file_records_removed=int(removed[0]) if removed else 0,
     )
-
-
-def _exists(connection: psycopg.Connection, relation: str) -> bool:
-    row = connection.execute("select to_regclass(%s) is not null", [relation]).fetchone()
-    return bool(row and row[0])
 
 
 def _merge(

@@ -40,13 +40,17 @@ def is_transformed(dbt_schema: str, piece: str = "pieces") -> sql.Composed:
     ).format(piece=sql.Identifier(piece), ledger=sql.Identifier(ledger_schema(dbt_schema), LEDGER_TABLE))
 
 
+def relation_exists(connection: psycopg.Connection, relation: str) -> bool:
+    row = connection.execute("select to_regclass(%s) is not null", [relation]).fetchone()
+    return bool(row and row[0])
+
+
 def require_transformation_tables(
     connection: psycopg.Connection, settings: ConnectionSettings, raw_schema: str, dbt_schema: str, doing: str
 ) -> None:
     """Raise a sentence naming what is missing when raw pieces or dbt's admission ledger do not exist."""
     for relation in (f"{raw_schema}.telemetry_pieces", f"{ledger_schema(dbt_schema)}.{LEDGER_TABLE}"):
-        row = connection.execute("select to_regclass(%s) is not null", [relation]).fetchone()
-        if not row or not row[0]:
+        if not relation_exists(connection, relation):
             raise LoaderError(
                 f"Nothing to {doing}: {relation} does not exist (no load, or no dbt build has run against "
                 f"{settings.display} with schema {dbt_schema})."

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -31,6 +31,16 @@ DUE_GROUPS = (
 )
 
 
+def land_polled(backend: Backend, fleet: Path, api: str, devices: int, days: int, seed: int) -> None:
+    """Generate a field fleet from START into `fleet` (which `api` serves, reading it on request) and land it
+    in three-hour windows: eight pieces per series and day, as a routine poll lands them."""
+    generate_fleet(FleetSpec(devices=devices, days=days, interval_s=300, seed=seed, start=START, profile="field"),
+                   fleet)  # fmt: skip
+    until = START + timedelta(days=days)
+    invoke(load_args(backend.settings, api, "--since", f"{START:%Y-%m-%d}", "--until", f"{until:%Y-%m-%d}",
+                     "--window", "3h"))  # fmt: skip
+
+
 def test_compaction_merges_each_series_day_into_one_piece_and_raw_rebuilds_the_same_telemetry(
     postgres_backend: Backend, tmp_path: Path
 ) -> None:
@@ -38,12 +48,10 @@ def test_compaction_merges_each_series_day_into_one_piece_and_raw_rebuilds_the_s
     # TimescaleDB (63 s there; the compaction SQL and the staging filters are the same on both).
     backend = postgres_backend
     fleet = tmp_path / "fleet"
-    generate_fleet(FleetSpec(devices=2, days=2, interval_s=300, seed=11, start=START, profile="field"), fleet)
     work = tmp_path / "dbt"
     url = ["--database-url", backend.settings.conninfo]
     with serve(FakeApi(fleet)) as api:
-        # Three-hour windows: eight pieces per series and day, as a routine poll lands them.
-        invoke(load_args(backend.settings, api, "--since", "2026-01-01", "--until", "2026-01-03", "--window", "3h"))
+        land_polled(backend, fleet, api, devices=2, days=2, seed=11)
         run_dbt(backend.settings, work, "build")
         # A correction: one reading sent again with another value, landed (and built) after the first.
         device, metric, recorded_ms = backend.row(
@@ -105,10 +113,9 @@ def test_compaction_leaves_untransformed_recent_and_latest_reading_pieces_alone(
 ) -> None:
     backend = postgres_backend
     fleet = tmp_path / "fleet"
-    generate_fleet(FleetSpec(devices=1, days=1, interval_s=300, seed=12, start=START, profile="field"), fleet)
     url = ["--database-url", backend.settings.conninfo]
     with serve(FakeApi(fleet)) as api:
-        invoke(load_args(backend.settings, api, "--since", "2026-01-01", "--until", "2026-01-02", "--window", "3h"))
+        land_polled(backend, fleet, api, devices=1, days=1, seed=12)
     result = invoke(["compact", *url], expected_exit=1)
     assert "Nothing to compact: analytics_staging.stg_raw__telemetry_pieces does not exist" in result.output
 
