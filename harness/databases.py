@@ -28,14 +28,15 @@ def free_port() -> int:
 
 
 @contextmanager
-def throwaway_postgres(settings: tuple[str, ...] = ()) -> Iterator[ConnectionSettings]:
+def throwaway_postgres(settings: tuple[str, ...] = (), bin_dir: Path | None = None) -> Iterator[ConnectionSettings]:
     """A PostgreSQL cluster made with initdb in a temporary directory, on a free port, removed after.
 
-    `settings` are extra `-c name=value` server settings.
+    `settings` are extra `-c name=value` server settings; `bin_dir` the server's binaries (default:
+    Debian's newest PostgreSQL).
     """
-    bin_dir = next((path for path in POSTGRES_BIN_DIRS if (path / "initdb").exists()), None)
-    if bin_dir is None:
-        raise ClusterUnavailable("initdb not found (apt-get install postgresql)")
+    bin_dir = bin_dir or next((path for path in POSTGRES_BIN_DIRS if (path / "initdb").exists()), None)
+    if bin_dir is None or not (bin_dir / "initdb").exists():
+        raise ClusterUnavailable(f"initdb not found in {bin_dir or 'Debian PostgreSQL'} (apt-get install postgresql)")
     base = Path(tempfile.mkdtemp(prefix="pg-cluster-"))
     run_as: list[str] = []
     if os.geteuid() == 0:  # initdb refuses to run as root
@@ -68,6 +69,24 @@ def throwaway_postgres(settings: tuple[str, ...] = ()) -> Iterator[ConnectionSet
 
 
 _crash_and_restart: dict[int, Callable[[], None]] = {}
+
+
+def native_timescaledb_bin() -> Path | None:
+    """The bin folder of a native TimescaleDB server (NATIVE_TSDB_BIN, as
+    ../shared/tools/build-native-timescaledb.sh prints it), or None where there is none (CI)."""
+    value = os.environ.get("NATIVE_TSDB_BIN")
+    return Path(value) if value else None
+
+
+@contextmanager
+def throwaway_native_timescaledb(settings: tuple[str, ...] = ()) -> Iterator[ConnectionSettings]:
+    """A throwaway cluster of the native TimescaleDB server, its background worker on, as in production."""
+    bin_dir = native_timescaledb_bin()
+    if bin_dir is None:
+        raise ClusterUnavailable("NATIVE_TSDB_BIN is not set")
+    preload = ("shared_preload_libraries=timescaledb", "timescaledb.telemetry_level=off")
+    with throwaway_postgres((*preload, *settings), bin_dir=bin_dir) as cluster:
+        yield cluster
 
 
 def crash_and_restart(settings: ConnectionSettings) -> None:

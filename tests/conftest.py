@@ -15,7 +15,14 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from harness.databases import ClusterUnavailable, free_port, throwaway_postgres
+from harness.background_jobs import run_policy_jobs
+from harness.databases import (
+    ClusterUnavailable,
+    free_port,
+    native_timescaledb_bin,
+    throwaway_native_timescaledb,
+    throwaway_postgres,
+)
 from loader.embedded import EmbeddedServer
 from loader.errors import LoaderError
 from loader.settings import PROJECT_ROOT, ConnectionSettings
@@ -31,12 +38,21 @@ BACKEND_UNAVAILABLE = "backend unavailable"
 class Backend:
     """A database a test may use, wiped clean for it."""
 
-    name: str  # 'timescaledb' (embedded) or 'postgres' (plain)
+    name: str  # 'timescaledb' (embedded), 'native' (a native TimescaleDB server) or 'postgres' (plain)
     settings: ConnectionSettings
 
     @property
     def is_timescaledb(self) -> bool:
+        return self.name in ("timescaledb", "native")
+
+    @property
+    def is_embedded(self) -> bool:
+        """The embedded server: one shared session, no background worker."""
         return self.name == "timescaledb"
+
+    def run_policy_jobs(self) -> int:
+        """What a real server's background worker would have done by now (harness.background_jobs)."""
+        return run_policy_jobs(self.settings)
 
     def connect(self) -> psycopg.Connection:
         return psycopg.connect(self.settings.conninfo, autocommit=True, prepare_threshold=None)
@@ -113,6 +129,18 @@ def postgres_cluster() -> Iterator[ConnectionSettings]:
         _skip_unavailable(f"plain PostgreSQL: {exc}")
 
 
+@pytest.fixture(scope="session")
+def native_cluster() -> Iterator[ConnectionSettings]:
+    """A throwaway cluster of a native TimescaleDB server (NATIVE_TSDB_BIN), background worker on.
+
+    CI has none: the scenarios that take it run on the embedded server there, with harness.background_jobs
+    standing in for the worker. Skipped without counting as a missing backend."""
+    if native_timescaledb_bin() is None:
+        pytest.skip("native TimescaleDB not built here (NATIVE_TSDB_BIN; ../shared/tools/build-native-timescaledb.sh)")
+    with throwaway_native_timescaledb(("fsync=off", "synchronous_commit=off", "full_page_writes=off")) as settings:
+        yield settings
+
+
 _database_counter = iter(range(1, 1_000_000))
 
 
@@ -152,6 +180,15 @@ def backend(request: pytest.FixtureRequest) -> Backend:
         return _embedded_backend(request.getfixturevalue("embedded_server"))
     cluster: ConnectionSettings = request.getfixturevalue("postgres_cluster")
     return Backend("postgres", _fresh_postgres_database(cluster))
+
+
+@pytest.fixture(params=["timescaledb", "native"])
+def compressing_backend(request: pytest.FixtureRequest) -> Backend:
+    """TimescaleDB with its compression policies: the embedded server, and a native one where built."""
+    if request.param == "timescaledb":
+        return _embedded_backend(request.getfixturevalue("embedded_server"))
+    cluster: ConnectionSettings = request.getfixturevalue("native_cluster")
+    return Backend("native", _fresh_postgres_database(cluster))
 
 
 @pytest.fixture

@@ -182,7 +182,9 @@ def test_three_rounds_give_exactly_the_distinct_valid_points_and_matching_rollup
     ) == len(low)
 
 
-def assert_incremental_models_equal_a_rebuild(backend: Backend, work: Path, min_samples: int) -> None:
+def assert_incremental_models_equal_a_rebuild(
+    backend: Backend, work: Path, min_samples: int, test_vars: str = TEST_VARS
+) -> None:
     """Rebuild every incremental model and rollup downstream of battery_telemetry from scratch and compare rows
     (doubles to 9 significant digits: running sums started at a window differ in the last bits)."""
     manifest = json.loads((work / "target" / "manifest.json").read_text())
@@ -209,7 +211,7 @@ def assert_incremental_models_equal_a_rebuild(backend: Backend, work: Path, min_
 
     built_incrementally = {model: contents(model) for model in incremental_models}
     assert len(built_incrementally["int_battery_samples"]) > min_samples
-    rebuild_vars = TEST_VARS.replace("{", "{allow_full_refresh_of_history: true, ")
+    rebuild_vars = test_vars.replace("{", "{allow_full_refresh_of_history: true, ", 1)
     # With everything downstream: a full refresh drops a table with the views built on it.
     downstream = [f"{model}+" for model in incremental_models]
     run_dbt(backend.settings, work, "run", "--full-refresh", "-s", *downstream, "--vars", rebuild_vars)

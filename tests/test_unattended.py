@@ -28,7 +28,7 @@ def start_build(backend: Backend, work: Path, *args: str) -> subprocess.Popen[st
 
 def wait_for_build_lock(backend: Backend, build: subprocess.Popen[str]) -> None:
     """Until the build holds its lock (on the embedded server a file lock: no query while dbt runs)."""
-    connection = None if backend.is_timescaledb else connect(backend.settings)
+    connection = None if backend.is_embedded else connect(backend.settings)
     try:
         while build.poll() is None and not build_is_running(backend.settings, connection):
             time.sleep(0.1)
@@ -53,7 +53,7 @@ def test_a_second_build_exits_with_its_own_code_and_a_plain_dbt_build_stops_befo
     assert "is running against this database; this build did nothing." in second.stderr
     assert "Traceback" not in second.stderr
 
-    if not backend.is_timescaledb:
+    if not backend.is_embedded:
         # The embedded server's build lock is a file only `loader build` knows; a real server's is
         # visible to dbt's first hook.
         plain = run_dbt(backend.settings, tmp_path / "plain", "build", check=False)
@@ -96,7 +96,7 @@ def test_a_load_during_a_build_lands_and_the_next_build_transforms_it(backend: B
     output, _ = build.communicate(timeout=1200)
     assert (landed.returncode, build.returncode) == (0, 0), landed.stdout + landed.stderr + output[-4000:]
     assert "Landed 1 pieces (2 points)" in landed.stdout
-    if backend.is_timescaledb:
+    if backend.is_embedded:
         assert "Waiting for another load or build to finish" in landed.stderr
 
     run_dbt(backend.settings, tmp_path / "next", "build")

@@ -8,6 +8,11 @@
         the newest existing row of their series (the rest of the key) cannot conflict: they are
         appended with a plain insert, ordered by the key, and only rows at or before a series' end
         pay for the conflict check. Both happen in one statement, on one snapshot.
+
+        On TimescaleDB the rows that pay for the conflict check may meet compressed batches of old
+        chunks (late data, a backlog, a series' last row rewritten): the statement before raises the
+        server's decompression limit for this transaction to what those rows can decompress
+        (timescaledb_allow_decompression), so a build never stops on data older than compress_after.
     -#}
     {%- set target = arg_dict['target_relation'] -%}
     {%- set source = arg_dict['temp_relation'] -%}
@@ -25,8 +30,7 @@
     {%- set series_columns = key_columns | reject('equalto', time_column) | list -%}
     {%- set split_by_time = time_column in key_columns and series_columns | length > 0 -%}
 
-    {%- if split_by_time %}
-    with series_ends as materialized (
+    {%- set series_ends -%}
         select
             {% for column in series_columns %}batch_series.{{ column }}, {% endfor %}
             (
@@ -36,6 +40,24 @@
                 {%- endfor %}
             ) as series_end
         from (select distinct {{ series_columns | join(', ') }} from {{ source }}) as batch_series
+    {%- endset %}
+
+    {%- if is_timescaledb() %}
+        {%- if split_by_time %}
+            {%- set rewritten_rows -%}
+                select count(*) from {{ source }} as new_rows
+                inner join ({{ series_ends }}) as series_ends using ({{ series_columns | join(', ') }})
+                where new_rows.{{ time_column }} <= series_ends.series_end
+            {%- endset %}
+        {%- else %}
+            {%- set rewritten_rows = 'select count(*) from ' ~ source %}
+        {%- endif %}
+    {{ timescaledb_allow_decompression(rewritten_rows) }};
+    {%- endif %}
+
+    {%- if split_by_time %}
+    with series_ends as materialized (
+        {{ series_ends }}
     ),
 
     batch as (
