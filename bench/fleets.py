@@ -39,3 +39,27 @@ def count_points(fleet: Path) -> int:
         for path in (fleet / "telemetry").glob("*.json")
         for series in json.loads(path.read_text())["series"]
     )
+
+
+def withhold_backlogs(part: Path, devices: list[str], start_ms: int, end_ms: int) -> list[Path]:
+    """Take each of `devices`' readings in [start_ms, end_ms) out of slice `part` into a folder of its own
+    beside it (a device's backlog, to land late), one per device, each with the whole assets list.
+    Reuses backlogs already taken."""
+    backlogs = [part.with_name(f"{part.name}-backlog-{device}") for device in devices]
+    if all((backlog / "assets").exists() for backlog in backlogs):
+        return backlogs
+    for device, backlog in zip(devices, backlogs, strict=True):
+        path = part / "telemetry" / f"{device}.json"
+        body = json.loads(path.read_text())
+        kept, held = [], []
+        for series in body["series"]:
+            inside = [point for point in series["data"] if start_ms <= point[0] < end_ms]
+            outside = [point for point in series["data"] if not start_ms <= point[0] < end_ms]
+            kept.append({"name": series["name"], "data": outside})
+            held.append({"name": series["name"], "data": inside})
+        (backlog / "telemetry").mkdir(parents=True, exist_ok=True)
+        (backlog / "telemetry" / path.name).write_text(json.dumps({"series": held}))
+        path.write_text(json.dumps({"series": kept}))
+        (backlog / "assets").mkdir(exist_ok=True)
+        (backlog / "assets" / "assets.json").write_bytes((part / "assets" / "assets.json").read_bytes())
+    return backlogs

@@ -3,15 +3,24 @@
 Generates a fleet of 4 x H1 + 1 days ending at today's midnight (UTC), then per database:
 land and build the first H1 days, land one more day and time the build (T1); land up to 4 x H1 days and
 build, land one more day and time the build again (T2). Prints T2/T1, the models and tests whose time
-grew most, and the storage of each layer in bytes per point of battery_telemetry. On TimescaleDB the
-compression policies run (as their background job would) after each untimed build, so the timed builds
-and the storage table see compressed history. Two more storage tables follow on TimescaleDB: with every
+grew most, and the storage of each layer in bytes per point of battery_telemetry. On TimescaleDB every
+policy job (refresh, compression, retention) runs after each untimed build, as a real server's
+background worker would, so the timed builds and the storage table see compressed history.
+
+Late data: two devices' readings of the last BACKLOG_DAYS days before H2 are held back. The first
+device's backlog lands and is built right after the H2 build, before the policies run (on time: its
+chunks are not compressed yet); the second one's after T2, once the policies have compressed those
+chunks (late: a device's backlog after an outage). Both builds are timed: their ratio is what lateness
+costs. Two more storage tables follow on TimescaleDB: with every
 chunk compressed (as every chunk will be once it is older than its table's compression age: the state a
 deployment's history tends to), and then with raw pruned (`loader prune --keep-days 0`, the opt-in
 retention, then VACUUM FULL of the raw pieces so the table's size shows what a pruned deployment keeps).
 
     .venv/bin/python -m bench.scale_bench [--devices 10 --h1 30 --interval 300 --profile field]
-                                          [--only postgres|embedded]
+                                          [--only postgres|embedded|native]
+
+`native` (and, without --only, a third run) needs NATIVE_TSDB_BIN: a native TimescaleDB server built
+by ../shared/tools/build-native-timescaledb.sh, its background worker on.
 """
 
 from __future__ import annotations
@@ -29,13 +38,16 @@ from typing import Any
 import psycopg
 
 from bench.dbt_bench import _Embedded
-from bench.fleets import count_points, split_by_time
+from bench.fleets import count_points, split_by_time, withhold_backlogs
 from bench.loader_bench import LOADER, OUT, land
-from harness.databases import throwaway_postgres
+from harness.background_jobs import run_policy_jobs
+from harness.databases import native_timescaledb_bin, throwaway_native_timescaledb, throwaway_postgres
 from harness.dbt import run_dbt
 from loader.generate import FleetSpec, generate_fleet
 from loader.settings import ConnectionSettings
 
+# A late device's backlog: more than a chunk interval plus compress_after of the core (7 + 7 days).
+BACKLOG_DAYS = 15
 # Hypertables other than the core, reported one by one.
 DERIVED_HYPERTABLES = ("int_telemetry_counter_deltas", "int_battery_samples")
 STORAGE_QUERY = """
@@ -82,16 +94,6 @@ def is_timescaledb(settings: ConnectionSettings) -> bool:
     with psycopg.connect(settings.conninfo, autocommit=True, prepare_threshold=None) as connection:
         row = connection.execute("select exists (select 1 from pg_extension where extname = 'timescaledb')").fetchone()
     return bool(row and row[0])
-
-
-def run_compression_policies(settings: ConnectionSettings) -> int:
-    """Run every compression policy's job now, as TimescaleDB's scheduler would. Returns the jobs run."""
-    with psycopg.connect(settings.conninfo, autocommit=True, prepare_threshold=None) as connection:
-        jobs = [row[0] for row in connection.execute(
-            "select job_id from timescaledb_information.jobs where proc_name = 'policy_compression'")]  # fmt: skip
-        for job in jobs:
-            connection.execute(f"call run_job({int(job)})")
-    return len(jobs)
 
 
 def compress_every_chunk(settings: ConnectionSettings) -> int:
@@ -167,23 +169,23 @@ def print_storage(name: str, points: int, layers: list[tuple[str, int]], empty_d
           f"{database / points:8.2f} bytes/point {database / core:6.2f} x core")  # fmt: skip
 
 
-def run_backend(name: str, settings_factory: Callable[[], Any], slices: list[Path]) -> None:
+def run_backend(name: str, settings_factory: Callable[[], Any], slices: list[Path], backlogs: list[Path]) -> None:
     first, plus_one, to_h2, plus_one_more = slices
+    on_time_backlog, late_backlog = backlogs
     with settings_factory() as settings, tempfile.TemporaryDirectory() as work_dir:
         work = Path(work_dir)
         with psycopg.connect(settings.conninfo, autocommit=True, prepare_threshold=None) as connection:
             empty_database = connection.execute("select pg_database_size(current_database())").fetchone()[0]  # type: ignore[index]
         land(settings, first, f"{name}: land H1")
         timed_build(settings, work, f"{name}: first build of H1")
-        compress = is_timescaledb(settings)
-        if compress:
-            run_compression_policies(settings)
+        run_policy_jobs(settings)
         land(settings, plus_one, f"{name}: land one more day")
         t1, nodes_t1 = timed_build(settings, work, f"{name}: T1, build after one more day on H1")
         land(settings, to_h2, f"{name}: land up to H2")
         timed_build(settings, work, f"{name}: build up to H2")
-        if compress:
-            run_compression_policies(settings)
+        land(settings, on_time_backlog, f"{name}: land one device's {BACKLOG_DAYS}-day backlog before the policies run")
+        on_time, _ = timed_build(settings, work, f"{name}: build of a backlog on time (chunks not compressed yet)")
+        run_policy_jobs(settings)
         land(settings, plus_one_more, f"{name}: land one more day")
         t2, nodes_t2 = timed_build(settings, work, f"{name}: T2, build after one more day on H2")
         print(f"{name}: T2/T1 = {t2 / t1:.2f} (T1 {t1:.1f} s, T2 {t2:.1f} s)")
@@ -191,11 +193,17 @@ def run_backend(name: str, settings_factory: Callable[[], Any], slices: list[Pat
         for grown, node in growth[:10]:
             print(f"  {node.split('.', 2)[-1]:<90} {nodes_t1.get(node, 0.0):6.2f} s -> {nodes_t2[node]:6.2f} s "
                   f"(+{grown:.2f})")  # fmt: skip
-        if compress:
-            run_compression_policies(settings)
+        run_policy_jobs(settings)
+        land(settings, late_backlog, f"{name}: land another device's {BACKLOG_DAYS}-day backlog, its chunks compressed")
+        late, _ = timed_build(settings, work, f"{name}: build of a backlog late (into compressed chunks)")
+        print(
+            f"{name}: late/on-time backlog build = {late / on_time:.2f} (on time {on_time:.1f} s, "
+            f"late {late:.1f} s; {count_points(on_time_backlog)} and {count_points(late_backlog)} points)"
+        )
+        run_policy_jobs(settings)
         points, layers = storage_by_layer(settings)
         print_storage(name, points, layers, empty_database)
-        if compress:
+        if is_timescaledb(settings):
             compressed = compress_every_chunk(settings)
             print(f"{name}: compressed {compressed} more chunks, as if every chunk were past its compression age")
             points, layers = storage_by_layer(settings)
@@ -211,7 +219,7 @@ def main() -> None:
     parser.add_argument("--h1", type=int, default=30, help="days of history at T1; T2 has 4 x as many")
     parser.add_argument("--interval", type=float, default=300, help="battery power's reporting interval, s")
     parser.add_argument("--profile", choices=["lab", "field"], default="field")
-    parser.add_argument("--only", choices=["postgres", "embedded"])
+    parser.add_argument("--only", choices=["postgres", "embedded", "native"])
     args = parser.parse_args()
     OUT.mkdir(parents=True, exist_ok=True)
     h2 = 4 * args.h1
@@ -219,15 +227,20 @@ def main() -> None:
     cuts = [int((start + timedelta(days=days)).timestamp() * 1000) for days in (args.h1, args.h1 + 1, h2)]
     names = ["h1", "h1-plus-one", "to-h2", "h2-plus-one"]
     slices = split_by_time(whole, cuts, names)
+    devices = sorted(path.stem for path in (slices[2] / "telemetry").glob("*.json"))[:2]
+    backlog_from = int((start + timedelta(days=h2 - BACKLOG_DAYS)).timestamp() * 1000)
+    backlogs = withhold_backlogs(slices[2], devices, backlog_from, cuts[2])
     print(
         f"fleet: {args.devices} devices, {args.profile} profile, power every {args.interval:g} s, "
         f"H1 {args.h1} days, H2 {h2} days; points per slice: "
         + ", ".join(f"{name} {count_points(part)}" for name, part in zip(names, slices, strict=True))
     )
     if args.only in (None, "postgres"):
-        run_backend("plain PostgreSQL 15", throwaway_postgres, slices)
+        run_backend("plain PostgreSQL 15", throwaway_postgres, slices, backlogs)
     if args.only in (None, "embedded"):
-        run_backend("embedded TimescaleDB", _Embedded, slices)
+        run_backend("embedded TimescaleDB", _Embedded, slices, backlogs)
+    if args.only == "native" or (args.only is None and native_timescaledb_bin() is not None):
+        run_backend("native TimescaleDB", throwaway_native_timescaledb, slices, backlogs)
 
 
 if __name__ == "__main__":

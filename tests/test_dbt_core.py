@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from harness.background_jobs import compressed_chunk_count
 from harness.dbt import run_dbt
 from loader.generate import FleetSpec, generate_fleet
 from loader.metrics import BATTERY_POWER, SOC
@@ -89,8 +90,10 @@ def write_round(folder: Path, assets: Path, responses: dict[str, dict[str, list]
 
 
 def load_and_build(backend: Backend, source: Path, work: Path) -> None:
+    """One round: land, build, then what a real server's background worker does before the next round."""
     invoke(load_args(backend.settings, str(source)))
     run_dbt(backend.settings, work, "build", "--vars", TEST_VARS)
+    backend.run_policy_jobs()
 
 
 def rows(backend: Backend, query: str) -> list[tuple]:
@@ -122,7 +125,7 @@ def test_three_rounds_give_exactly_the_distinct_valid_points_and_matching_rollup
     expected.land(base)
     assert backend.scalar("select count(*) from analytics.battery_telemetry") == len(expected.values)
     if backend.is_timescaledb:
-        compress_old_chunks(backend)
+        assert compressed_chunk_count(backend.settings, "battery_telemetry") >= 1
 
     # Round 2: overlapping window with new data, a corrected re-send into a compressed chunk, late
     # points into a compressed chunk, and invalid points.
@@ -223,21 +226,6 @@ def now_ms(now: datetime) -> int:
     return int(now.timestamp() * 1000)
 
 
-def compress_old_chunks(backend: Backend) -> None:
-    """Run the compression policy's job now (the embedded database runs no background jobs)."""
-    with backend.connect() as connection:
-        [job_id] = connection.execute(
-            "select job_id from timescaledb_information.jobs where proc_name = 'policy_compression'"
-            " and hypertable_name = 'battery_telemetry'"
-        ).fetchone()
-        connection.execute(f"call run_job({job_id})")
-        compressed = connection.execute(
-            "select count(*) from timescaledb_information.chunks where hypertable_name = 'battery_telemetry'"
-            " and is_compressed"
-        ).fetchone()[0]
-    assert compressed >= 1
-
-
 def test_timescaledb_objects_and_policies_are_in_place_after_a_build(
     timescaledb_backend: Backend, tmp_path: Path
 ) -> None:
@@ -287,13 +275,8 @@ def test_timescaledb_objects_and_policies_are_in_place_after_a_build(
 
     # Rollups are compressed like the core once past rollup_compress_after (the sample is older),
     # and a late reading into that compressed past still reaches them at the next build.
-    with backend.connect() as connection:
-        for (job_id,) in connection.execute(
-            "select job_id from timescaledb_information.jobs where proc_name = 'policy_compression'"
-        ).fetchall():
-            connection.execute(f"call run_job({job_id})")
-    assert backend.scalar(f"select count(*) from timescaledb_information.chunks where hypertable_name = '{table}'"
-                          " and is_compressed") >= 1  # fmt: skip
+    backend.run_policy_jobs()
+    assert compressed_chunk_count(backend.settings, "battery_telemetry_hourly") >= 1
     [(device, hour, readings)] = rows(backend, "select device_id::text, hour_start, reading_count"
                                                " from analytics.battery_telemetry_hourly"
                                                " where metric_name = 'StateOfChargePercentage'"

@@ -99,6 +99,7 @@ def test_a_load_during_a_build_lands_and_the_next_build_transforms_it(backend: B
     if backend.is_embedded:
         assert "Waiting for another load or build to finish" in landed.stderr
 
+    backend.run_policy_jobs()
     run_dbt(backend.settings, tmp_path / "next", "build")
     new_points = (
         "select count(*) from analytics.battery_telemetry where device_id = %s"
