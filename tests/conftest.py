@@ -173,22 +173,27 @@ def timescaledb_backend(embedded_server: EmbeddedServer) -> Backend:
     return _embedded_backend(embedded_server)
 
 
+# Each named backend and the session fixture its databases come from.
+_CLUSTERS = {"postgres": "postgres_cluster", "native": "native_cluster"}
+
+
+def _backend_named(request: pytest.FixtureRequest) -> Backend:
+    if request.param == "timescaledb":
+        return _embedded_backend(request.getfixturevalue("embedded_server"))
+    cluster: ConnectionSettings = request.getfixturevalue(_CLUSTERS[request.param])
+    return Backend(request.param, _fresh_postgres_database(cluster))
+
+
 @pytest.fixture(params=["timescaledb", "postgres"])
 def backend(request: pytest.FixtureRequest) -> Backend:
     """Each test using this runs once per backend, on a clean database."""
-    if request.param == "timescaledb":
-        return _embedded_backend(request.getfixturevalue("embedded_server"))
-    cluster: ConnectionSettings = request.getfixturevalue("postgres_cluster")
-    return Backend("postgres", _fresh_postgres_database(cluster))
+    return _backend_named(request)
 
 
 @pytest.fixture(params=["timescaledb", "native"])
 def compressing_backend(request: pytest.FixtureRequest) -> Backend:
     """TimescaleDB with its compression policies: the embedded server, and a native one where built."""
-    if request.param == "timescaledb":
-        return _embedded_backend(request.getfixturevalue("embedded_server"))
-    cluster: ConnectionSettings = request.getfixturevalue("native_cluster")
-    return Backend("native", _fresh_postgres_database(cluster))
+    return _backend_named(request)
 
 
 @pytest.fixture
