@@ -41,9 +41,14 @@ class DeviceComparison:
     energy_out_kwh: tuple[float, float] = (0.0, 0.0)
     monthly_rte_soc_adjusted: list[float | None] = field(default_factory=list)
     rte_30d_soc_adjusted: float | None = None
+    # Per month: SoC moved as monthly efc_soc x 200, and the true SoC moved outside outages.
+    monthly_soc_moved_pct: list[tuple[str, float | None, float]] = field(default_factory=list)
 
     def capacity_errors_pct(self) -> list[float | None]:
         return [None if got is None else 100 * (got / true - 1) for _, got, true in self.monthly_capacity_kwh]
+
+    def soc_moved_errors_pct(self) -> list[float | None]:
+        return [None if got is None else 100 * (got / true - 1) for _, got, true in self.monthly_soc_moved_pct]
 
 
 def compare(
@@ -91,6 +96,13 @@ def compare(
                 [device],
             ).fetchall()
         ]
+        soc_moved = dict(
+            conn.execute(
+                f"select to_char(day, 'YYYY-MM'), sum(efc_soc) * 200 from {schema}.fct_battery_daily"
+                " where device_id = %s group by 1",
+                [device],
+            ).fetchall()
+        )
         # The field profile loses some energy standing (self-discharge): that is part of what a meter sees.
         true_rte = truth["round_trip_efficiency_with_standby"] or truth["round_trip_efficiency"]
         comparisons.append(
@@ -107,6 +119,9 @@ def compare(
                 energy_out_kwh=(energy_out, truth["energy_out_kwh"]),
                 monthly_rte_soc_adjusted=monthly_rte,
                 rte_30d_soc_adjusted=rte_30d,
+                monthly_soc_moved_pct=[
+                    (month, soc_moved.get(month), true) for month, true in truth["monthly_soc_moved_pct"].items()
+                ],
             )
         )
     return comparisons
@@ -122,6 +137,8 @@ def format_table(comparisons: list[DeviceComparison]) -> str:
             f"{c.device_id} (E_ref: {c.ref_source}; power positive means {c.power_sign[0]}, truth {c.power_sign[1]})",
             f"  monthly apparent capacity kWh (recovered/true): {', '.join(months)}",
             f"  capacity error %: {', '.join(errors)}",
+            "  SoC moved, efc_soc x 200 vs true, error %: "
+            + ", ".join("n/a" if e is None else f"{e:+.2f}" for e in c.soc_moved_errors_pct()),
             f"  clean segments per month: {', '.join(str(count) for count in c.monthly_segments)}",
             f"  fade %/yr {_pair(c.fade_pct_per_year, 2)}; EFC {_pair(c.efc, 1)};"
             f" RTE {_pair(c.rte, 4)}; energy in kWh {_pair(c.energy_in_kwh, 0)}; out {_pair(c.energy_out_kwh, 0)}",

@@ -71,6 +71,9 @@ class DeviceTruth:
     energy_in_kwh: float = 0.0
     energy_out_kwh: float = 0.0
     soc_abs_change_pct: float = 0.0
+    # The true SoC moved per month (sum of its changes, either way), outside outages: what SoC-based
+    # equivalent full cycles count (x 200). Re-calibration jumps of the BMS estimate are not in it.
+    monthly_soc_moved_pct: dict[str, float] = field(default_factory=dict)
     monthly_capacity_kwh: dict[str, float] = field(default_factory=dict)
     gaps: list[list[str]] = field(default_factory=list)
     points_written: int = 0
@@ -197,6 +200,8 @@ def _simulate_device(spec: FleetSpec, index: int, out_dir: str) -> DeviceTruth:
     cloud = 1.0
     month_capacity: dict[str, list[float]] = {}
     last_soc_reported: float | None = None
+    soc_seen: float | None = None  # the true SoC at the last step outside a gap
+    moved: dict[str, float] = {}
 
     with tempfile.TemporaryDirectory(prefix="generate-") as scratch:
         files = _SeriesFiles(Path(scratch), truth.metrics)
@@ -248,12 +253,16 @@ def _simulate_device(spec: FleetSpec, index: int, out_dir: str) -> DeviceTruth:
                 truth.counter_reset_at = _iso(t)
             month = datetime.fromtimestamp(t, UTC).strftime("%Y-%m")
             month_capacity.setdefault(month, [capacity, capacity])[1] = capacity
+            soc_now = 100 * stored_kwh / capacity
 
             if any(a <= step < b for a, b in gaps):
+                soc_seen = None
                 continue
+            if soc_seen is not None:
+                moved[month] = moved.get(month, 0.0) + abs(soc_now - soc_seen)
+            soc_seen = soc_now
             ms = int(t * 1000)
             battery_w = round(sign * (charge_kw - discharge_kw) * 1000 * (1 + rng.uniform(-0.002, 0.002)))
-            soc_now = 100 * stored_kwh / capacity
             values = {
                 SOC: round(soc_now), BATTERY_POWER: battery_w, GRID_POWER: round(grid_kw * 1000),
                 SUB_POWER: round(sub_kw * 1000), SOLAR_POWER: round(solar_kw * 1000),
@@ -278,6 +287,7 @@ def _simulate_device(spec: FleetSpec, index: int, out_dir: str) -> DeviceTruth:
                 last_soc_reported = values[SOC]
         files.join_into(Path(out_dir) / "telemetry" / f"{truth.device_id}.json")
     truth.monthly_capacity_kwh = {month: round((a + b) / 2, 3) for month, (a, b) in month_capacity.items()}
+    truth.monthly_soc_moved_pct = {month: round(pct, 2) for month, pct in moved.items()}
     truth.energy_in_kwh = round(truth.energy_in_kwh, 3)
     truth.energy_out_kwh = round(truth.energy_out_kwh, 3)
     return truth
@@ -362,6 +372,7 @@ def _simulate_field_device(spec: FleetSpec, index: int, out_dir: str) -> DeviceT
     last_soc_sent: tuple[int, float] | None = None
     true_soc_before: float | None = None
     soc_abs_change = 0.0
+    moved: dict[str, float] = {}
     recalibrations = 0
     month_capacity: dict[str, list[float]] = {}
     day_kind, current_day, mode, target = "idle", -1, "idle", 50.0
@@ -430,9 +441,13 @@ def _simulate_field_device(spec: FleetSpec, index: int, out_dir: str) -> DeviceT
             # The BMS counts charge with an error that builds up with the SoC moved, and re-calibrates
             # to the truth at full charge or empty (a visible jump); each calibration draws a new error.
             true_soc = 100 * stored_kwh / capacity
+            in_outage = any(begin <= elapsed < end for begin, end in outages)
             if true_soc_before is not None:
                 soc_abs_change += abs(true_soc - true_soc_before)
                 drift_pct += drift_per_soc * abs(true_soc - true_soc_before)
+                if not in_outage:
+                    month_now = datetime.fromtimestamp(t, UTC).strftime("%Y-%m")
+                    moved[month_now] = moved.get(month_now, 0.0) + abs(true_soc - true_soc_before)
             true_soc_before = true_soc
             if (true_soc >= FIELD_RECALIBRATE_AT_SOC[1] and charge_kw > 0) or (
                 true_soc <= FIELD_RECALIBRATE_AT_SOC[0] and discharge_kw > 0
@@ -442,7 +457,6 @@ def _simulate_field_device(spec: FleetSpec, index: int, out_dir: str) -> DeviceT
                 drift_pct, drift_per_soc = 0.0, rng.gauss(0, FIELD_BMS_ERROR_PER_SOC)
 
             grid_kw = load_kw + charge_kw - discharge_kw - solar_kw
-            in_outage = any(begin <= elapsed < end for begin, end in outages)
             readings = {
                 BATTERY_POWER: round(sign * (charge_kw - discharge_kw) * 1000 * (1 + rng.gauss(0, 0.005))),
                 GRID_POWER: round(grid_kw * 1000),
@@ -484,6 +498,7 @@ def _simulate_field_device(spec: FleetSpec, index: int, out_dir: str) -> DeviceT
     truth.energy_in_kwh = round(truth.energy_in_kwh, 3)
     truth.energy_out_kwh = round(truth.energy_out_kwh, 3)
     truth.soc_abs_change_pct = round(soc_abs_change, 2)
+    truth.monthly_soc_moved_pct = {month: round(pct, 2) for month, pct in moved.items()}
     truth.recalibration_jumps = recalibrations
     # A device that never charged (a short fleet's idle day) has no efficiency to speak of.
     truth.round_trip_efficiency_with_standby = (

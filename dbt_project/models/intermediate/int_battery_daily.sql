@@ -12,8 +12,8 @@
     One row per device and day (calendar days in reporting_timezone): energy throughput, SoC-based
     cycles, SoC statistics (time-weighted: each sample's SoC counts until the next sample, gaps
     capped, split exactly at hours and so at midnight), time in the high and low SoC bands and
-    deep-discharge events. Built on the hourly continuous aggregate; deep-discharge events come from
-    the sample timeline and SoC-based cycles from the capacity segments.
+    deep-discharge events. Built on the hourly continuous aggregate; deep-discharge events and SoC-based
+    cycles come from the sample timeline.
     Incremental: per device the batch touched, the days from the earliest of its rewritten samples
     (minus a gap cap), its recomputed events and a low-SoC stretch still running then are recomputed
     (strategy 'replace_windows'); all its days when its power sign changed.
@@ -91,25 +91,18 @@ days as (
     group by hourly.device_id, {{ reporting_period('day', 'hourly.hour_start') }}
 ),
 
-soc_cycles as (
-    -- SoC moved within charge and discharge events, re-calibration jumps left out (they cut segments).
-    select
-        segments.device_id,
-        {{ reporting_period('day', 'segments.segment_start') }} as day,
-        sum(abs(segments.soc_end - segments.soc_start)) / 200.0 as efc_soc
-    from {{ ref('int_battery_capacity_segments') }} as segments
-    {% if is_incremental() %}
-        inner join window_starts
-            on segments.device_id = window_starts.device_id and segments.segment_start >= window_starts.starts_at
-    {% endif %}
-    group by segments.device_id, {{ reporting_period('day', 'segments.segment_start') }}
-),
-
-low_soc_samples as (
+soc_samples as (
     select
         device_id,
         recorded_at,
         seconds_counted,
+        soc_step_pct,
+        is_soc_recalibration,
+        -- SoC pinned at 0 or 100 % while power flows: the estimate cannot show the battery moving.
+        case
+            when soc_pct in (0, 100) and abs(battery_power_w) > {{ var('battery_idle_max_power_w') }}
+                then abs(battery_power_w) * seconds_counted / 3600000.0
+        end as soc_pinned_throughput_kwh,
         soc_pct <= {{ deep_soc }} as is_low,
         row_number() over (partition by device_id order by recorded_at)
         - row_number() over (partition by device_id, soc_pct <= {{ deep_soc }} order by recorded_at) as low_run
@@ -127,10 +120,26 @@ deep_discharges as (
     select
         device_id,
         {{ reporting_period('day', 'min(recorded_at)') }} as day
-    from low_soc_samples
+    from soc_samples
     where is_low
     group by device_id, low_run
     having sum(seconds_counted) >= {{ var('deep_discharge_min_minutes') }} * 60
+),
+
+soc_cycles as (
+    -- All the SoC the battery moved, either way and whatever the power did (short runs, reversals and
+    -- grid-service dithering are cycling too), less re-calibration jumps of the BMS estimate; a step
+    -- across a gap is no step (soc_step_pct is null there), so what a gap hides is not counted. While
+    -- the estimate is pinned at 0 or 100 % and power flows, the energy moved is kept instead, for
+    -- fct_battery_daily to count against the reference capacity.
+    select
+        device_id,
+        {{ reporting_period('day', 'recorded_at') }} as day,
+        sum(abs(soc_step_pct)) filter (where not is_soc_recalibration) / 200.0 as efc_soc,
+        sum(soc_pinned_throughput_kwh) as soc_pinned_throughput_kwh
+    from soc_samples
+    where soc_step_pct is not null or soc_pinned_throughput_kwh is not null
+    group by device_id, {{ reporting_period('day', 'recorded_at') }}
 ),
 
 deep_discharges_daily as (
@@ -166,6 +175,8 @@ days_measured as (
             when energy.integrated_in_kwh is not null then 'power_integral'
         end as energy_method,
         case when energy.soc_seconds > 0 then coalesce(soc_cycles.efc_soc, 0) end as efc_soc,
+        case when energy.soc_seconds > 0 then coalesce(soc_cycles.soc_pinned_throughput_kwh, 0) end
+            as soc_pinned_throughput_kwh,
         energy.soc_min,
         energy.soc_max,
         energy.soc_seconds_weighted / nullif(energy.soc_seconds, 0) as soc_avg_time_weighted,
@@ -200,7 +211,7 @@ final as (
         recomputed_rows(
             'days_measured',
             [
-                'day', 'energy_in_kwh', 'energy_out_kwh', 'energy_method', 'efc_soc', 'soc_min',
+                'day', 'energy_in_kwh', 'energy_out_kwh', 'energy_method', 'efc_soc', 'soc_pinned_throughput_kwh', 'soc_min',
                 'soc_max', 'soc_avg_time_weighted', 'hours_soc_ge_90', 'hours_soc_le_10',
                 'deep_discharge_events', 'day_hours', 'coverage_pct', 'counter_resets', 'counter_jumps',
                 'quality_flag'

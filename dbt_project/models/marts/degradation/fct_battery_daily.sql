@@ -24,7 +24,9 @@ final as (
         days.energy_out_kwh,
         days.energy_method,
         (days.energy_in_kwh + days.energy_out_kwh) / nullif(2 * reference.ref_capacity_kwh, 0) as efc_energy,
-        days.efc_soc,
+        -- Where the SoC estimate was pinned at 0 or 100 % while power flowed, the energy moved counts.
+        days.efc_soc + days.soc_pinned_throughput_kwh / nullif(2 * reference.ref_capacity_kwh, 0) as efc_soc,
+        days.soc_pinned_throughput_kwh,
         days.soc_min,
         days.soc_max,
         days.soc_avg_time_weighted,

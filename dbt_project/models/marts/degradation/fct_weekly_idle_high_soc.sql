@@ -15,7 +15,7 @@ samples as (
         soc_pct >= {{ var('high_soc_pct') }} as is_high_soc,
         abs(battery_power_w) <= {{ var('battery_idle_max_power_w') }} as is_idle
     from {{ ref('int_battery_samples') }}
-    where soc_pct is not null and battery_power_w is not null
+    where soc_pct is not null and battery_power_w is not null and seconds_counted is not null
 ),
 
 final as (
