@@ -197,6 +197,12 @@ def compressing_backend(request: pytest.FixtureRequest) -> Backend:
 
 
 @pytest.fixture
+def native_backend(native_cluster: ConnectionSettings) -> Backend:
+    """A clean database on a native TimescaleDB server (skipped where none is built)."""
+    return Backend("native", _fresh_postgres_database(native_cluster))
+
+
+@pytest.fixture
 def postgres_backend(postgres_cluster: ConnectionSettings) -> Backend:
     """A clean plain PostgreSQL database, for tests of concurrency, crashes and the fallback path."""
     return Backend("postgres", _fresh_postgres_database(postgres_cluster))

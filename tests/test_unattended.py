@@ -106,3 +106,33 @@ def test_a_load_during_a_build_lands_and_the_next_build_transforms_it(backend: B
         " and metric_name = 'StateOfChargePercentage' and recorded_at >= to_timestamp(%s / 1000.0)"
     )
     assert backend.scalar(new_points, [device, now_ms - 60_000]) == 2
+
+
+@pytest.fixture(params=["postgres", "native"])
+def server_backend(request: pytest.FixtureRequest) -> Backend:
+    """A real server: plain PostgreSQL, and a native TimescaleDB where built. (The embedded server serves
+    one build at a time; two dbt processes on its one shared session can wait forever: docs/embedded-db.md.)"""
+    return request.getfixturevalue("postgres_backend" if request.param == "postgres" else "native_backend")
+
+
+def test_two_plain_dbt_builds_at_once_one_succeeds_the_other_stops_in_one_sentence(
+    server_backend: Backend, tmp_path: Path
+) -> None:
+    backend = server_backend
+    invoke(load_args(backend.settings, str(SAMPLE_DATA)))
+    builds = []
+    for name in ("one", "two"):
+        builds.append(subprocess.Popen(
+            [str(BIN_DIR / "dbt"), "build"], cwd=PROJECT_ROOT, env=dbt_environment(backend.settings, tmp_path / name),
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        ))  # fmt: skip
+        time.sleep(1.5)
+    outputs = [build.communicate(timeout=1200)[0] for build in builds]
+    codes = [build.returncode for build in builds]
+    assert sorted(code == 0 for code in codes) == [False, True], "\n".join(output[-3000:] for output in outputs)
+    stopped = outputs[codes.index(next(code for code in codes if code != 0))]
+    assert "Another `dbt build` is running against this database" in stopped
+    assert "Database Error" not in stopped and "already exists" not in stopped, stopped[-3000:]
+    # The lease was given back: the next build runs, finds nothing new and passes.
+    assert backend.count("select count(*) from analytics.dbt_build_lease") == 0
+    assert run_dbt(backend.settings, tmp_path / "after", "build").returncode == 0

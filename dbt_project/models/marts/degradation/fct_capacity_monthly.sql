@@ -13,9 +13,21 @@ reference as (
     select * from {{ ref('int_device_reference_capacity') }}
 ),
 
+coverage as (
+    select * from {{ ref('int_battery_monthly_coverage') }}
+),
+
+devices as (
+    select
+        device_id,
+        device_name
+    from {{ ref('dim_devices') }}
+),
+
 final as (
     select
         observed.device_id,
+        devices.device_name,
         observed.month,
         observed.apparent_capacity_kwh,
         observed.n_charge_events + observed.n_discharge_events as n_events,
@@ -34,11 +46,17 @@ final as (
         case
             when observed.apparent_capacity_kwh is null then 'too_few_segments'
             when reference.ref_capacity_kwh is null then 'no_reference_capacity'
+            -- A few days' segments can give a capacity; they do not speak for the month (fade fit).
+            when not coalesce(coverage.is_whole_month, false) then 'partial_month'
             else 'ok'
         end as quality_flag
     from observed
     inner join reference
         on observed.device_id = reference.device_id
+    left join coverage
+        on observed.device_id = coverage.device_id and observed.month = coverage.month
+    left join devices
+        on observed.device_id = devices.device_id
 )
 
 select * from final

@@ -21,8 +21,16 @@ capacity_monthly as (
         device_id,
         month,
         soh_apparent_pct,
-        apparent_capacity_kwh
+        apparent_capacity_kwh,
+        quality_flag
     from {{ ref('fct_capacity_monthly') }}
+),
+
+device_names as (
+    select
+        device_id,
+        device_name
+    from {{ ref('dim_devices') }}
 ),
 
 battery_days as (
@@ -59,7 +67,8 @@ capacity_months as (
         apparent_capacity_kwh,
         row_number() over (partition by device_id order by month desc) as months_back
     from capacity_monthly
-    where soh_apparent_pct is not null
+    -- Only months whose capacity speaks for the month: enough segments, and not partial.
+    where quality_flag = 'ok'
 ),
 
 fade as (
@@ -106,12 +115,27 @@ last_30_days as (
     select
         daily.device_id,
         sum(daily.energy_in_kwh) as energy_in_kwh,
-        sum(daily.energy_out_kwh) as energy_out_kwh
+        sum(daily.energy_out_kwh) as energy_out_kwh,
+        sum(daily.efc_energy) as efc_energy
     from battery_days as daily
     inner join last_seen
         on daily.device_id = last_seen.device_id
     where daily.day > {{ reporting_period('day', 'last_seen.last_seen_at') }} - 30
     group by daily.device_id
+),
+
+rte_30d_flag as (
+    -- Whether the last 30 days hold enough cycles for their efficiency to mean anything.
+    select
+        devices.device_id,
+        case
+            when coalesce(last_30_days.energy_in_kwh, 0) = 0 then 'no_energy_in'
+            when last_30_days.efc_energy is null then 'no_reference_capacity'
+            when last_30_days.efc_energy < {{ var('rte_min_efc') }} then 'few_cycles'
+            else 'ok'
+        end as flag
+    from devices
+    left join last_30_days on devices.device_id = last_30_days.device_id
 ),
 
 soc_change_30_days as (
@@ -144,6 +168,7 @@ anomalies as (
 final as (
     select
         devices.device_id,
+        device_names.device_name,
         fade.soh_apparent_pct,
         fade.apparent_capacity_kwh,
         fade.soh_month,
@@ -155,11 +180,16 @@ final as (
         daily_totals.lifetime_efc,
         daily_totals.lifetime_energy_in_kwh,
         daily_totals.lifetime_energy_out_kwh,
-        last_30_days.energy_out_kwh / nullif(last_30_days.energy_in_kwh, 0) as rte_30d,
-        (
-            last_30_days.energy_out_kwh
-            + soc_change_30_days.soc_change_pct / 100.0 * latest_discharge_capacity.discharge_capacity_kwh
-        ) / nullif(last_30_days.energy_in_kwh, 0) as rte_30d_soc_adjusted,
+        case
+            when rte_30d_flag.flag = 'ok' then last_30_days.energy_out_kwh / last_30_days.energy_in_kwh
+        end as rte_30d,
+        case
+            when rte_30d_flag.flag = 'ok' then (
+                last_30_days.energy_out_kwh
+                + soc_change_30_days.soc_change_pct / 100.0 * latest_discharge_capacity.discharge_capacity_kwh
+            ) / last_30_days.energy_in_kwh
+        end as rte_30d_soc_adjusted,
+        rte_30d_flag.flag as rte_30d_quality_flag,
         last_seen.last_seen_at,
         coalesce(anomalies.open_anomalies, 0) as open_anomalies,
         coalesce(anomalies.total_anomalies, 0) as total_anomalies
@@ -171,6 +201,8 @@ final as (
     left join soc_change_30_days on devices.device_id = soc_change_30_days.device_id
     left join latest_discharge_capacity on devices.device_id = latest_discharge_capacity.device_id
     left join anomalies on devices.device_id = anomalies.device_id
+    left join device_names on devices.device_id = device_names.device_id
+    left join rte_30d_flag on devices.device_id = rte_30d_flag.device_id
 )
 
 select * from final
