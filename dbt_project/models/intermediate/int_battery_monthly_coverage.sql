@@ -23,7 +23,8 @@ months as (
         device_id,
         date_trunc('month', day)::date as month,
         count(*) as days_with_data,
-        sum(day_hours * coverage_pct / 100.0) as hours_covered
+        -- A day whose samples count no time (a lone sample) covers nothing.
+        coalesce(sum(day_hours * coverage_pct / 100.0), 0) as hours_covered
     from battery_days
     group by device_id, date_trunc('month', day)::date
 ),

@@ -25,7 +25,12 @@ final as (
         days.energy_method,
         (days.energy_in_kwh + days.energy_out_kwh) / nullif(2 * reference.ref_capacity_kwh, 0) as efc_energy,
         -- Where the SoC estimate was pinned at 0 or 100 % while power flowed, the energy moved counts.
-        days.efc_soc + days.soc_pinned_throughput_kwh / nullif(2 * reference.ref_capacity_kwh, 0) as efc_soc,
+        -- Without a reference capacity that energy cannot count, and the day's figure is unknown.
+        days.efc_soc + case
+            when days.soc_pinned_throughput_kwh > 0
+                then days.soc_pinned_throughput_kwh / nullif(2 * reference.ref_capacity_kwh, 0)
+            else 0
+        end as efc_soc,
         days.soc_pinned_throughput_kwh,
         days.soc_min,
         days.soc_max,
