@@ -9,9 +9,9 @@ background worker would, so the timed builds and the storage table see compresse
 
 Late data: two devices' readings of the last BACKLOG_DAYS days before H2 are held back. The first
 device's backlog lands and is built right after the H2 build, before the policies run (on time: its
-chunks are not compressed yet); the second one's after T2, once the policies have compressed those
-chunks (late: a device's backlog after an outage). Both builds are timed: their ratio is what lateness
-costs. Two more storage tables follow on TimescaleDB: with every
+chunks are not compressed yet); the second one's at the end, after the storage tables, once every
+chunk is compressed (late: a device's backlog after an outage). Both builds are timed: their ratio is
+what lateness costs. Two more storage tables follow on TimescaleDB: with every
 chunk compressed (as every chunk will be once it is older than its table's compression age: the state a
 deployment's history tends to), and then with raw pruned (`loader prune --keep-days 0`, the opt-in
 retention, then VACUUM FULL of the raw pieces so the table's size shows what a pruned deployment keeps).
@@ -194,13 +194,6 @@ def run_backend(name: str, settings_factory: Callable[[], Any], slices: list[Pat
             print(f"  {node.split('.', 2)[-1]:<90} {nodes_t1.get(node, 0.0):6.2f} s -> {nodes_t2[node]:6.2f} s "
                   f"(+{grown:.2f})")  # fmt: skip
         run_policy_jobs(settings)
-        land(settings, late_backlog, f"{name}: land another device's {BACKLOG_DAYS}-day backlog, its chunks compressed")
-        late, _ = timed_build(settings, work, f"{name}: build of a backlog late (into compressed chunks)")
-        print(
-            f"{name}: late/on-time backlog build = {late / on_time:.2f} (on time {on_time:.1f} s, "
-            f"late {late:.1f} s; {count_points(on_time_backlog)} and {count_points(late_backlog)} points)"
-        )
-        run_policy_jobs(settings)
         points, layers = storage_by_layer(settings)
         print_storage(name, points, layers, empty_database)
         if is_timescaledb(settings):
@@ -211,6 +204,15 @@ def run_backend(name: str, settings_factory: Callable[[], Any], slices: list[Pat
             print(f"{name}: {prune_raw(settings)}")
             points, layers = storage_by_layer(settings)
             print_storage(f"{name}, every chunk compressed and raw pruned", points, layers, empty_database)
+        # Last, so that the storage tables above show history as the policies leave it, not a backlog's
+        # rows still waiting in partly compressed chunks for the policy's next run.
+        run_policy_jobs(settings)
+        land(settings, late_backlog, f"{name}: land another device's {BACKLOG_DAYS}-day backlog, its chunks compressed")
+        late, _ = timed_build(settings, work, f"{name}: build of a backlog late (into compressed chunks)")
+        print(
+            f"{name}: late/on-time backlog build = {late / on_time:.2f} (on time {on_time:.1f} s, "
+            f"late {late:.1f} s; {count_points(on_time_backlog)} and {count_points(late_backlog)} points)"
+        )
 
 
 def main() -> None:
