@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 PYTHON_STAMP := $(VENV)/.installed
 NODE_STAMP := embedded/node_modules/.package-lock.json
 
-.PHONY: setup run test lint pytest profile clean
+.PHONY: setup run test test-fast lint pytest profile clean
 
 setup: $(PYTHON_STAMP) $(NODE_STAMP) profile
 
@@ -47,6 +47,12 @@ pytest: setup
 	exit $$status
 
 test: lint pytest
+
+# Every test that needs no database server (parser, generator, CLI help, settings, project structure):
+# seconds, for the edit-test loop. conftest.py refuses a test that starts a server without the
+# `integration` marker, so this tier never starts one. `make test` (CI's command) runs everything.
+test-fast: setup
+	$(BIN)/pytest -n $(PYTEST_WORKERS) -m "not integration"
 
 clean:
 	rm -rf target logs .pytest_cache .ruff_cache .mypy_cache

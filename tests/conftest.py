@@ -217,6 +217,23 @@ def wait_for(condition, timeout_s: float = 10.0, interval_s: float = 0.05) -> bo
     return condition()
 
 
+# Fixtures that start a database server: a test that uses one must carry the `integration` marker,
+# so that `make test-fast` (-m "not integration") provably starts none.
+SERVER_FIXTURES = {"embedded_server", "postgres_cluster", "native_cluster"}
+
+
+def pytest_collection_modifyitems(config, items):  # type: ignore[no-untyped-def]
+    unmarked = [
+        item.nodeid
+        for item in items
+        if SERVER_FIXTURES & set(getattr(item, "fixturenames", ())) and item.get_closest_marker("integration") is None
+    ]
+    if unmarked:
+        raise pytest.UsageError(
+            "These tests start a database server but are not marked integration: " + ", ".join(unmarked)
+        )
+
+
 def pytest_sessionfinish(session, exitstatus):  # type: ignore[no-untyped-def]
     """In CI, a test skipped for want of a database fails the run: CI must have both backends."""
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
