@@ -40,7 +40,7 @@ import psycopg
 from bench.dbt_bench import _Embedded
 from bench.fleets import count_points, split_by_time, withhold_backlogs
 from bench.loader_bench import LOADER, OUT, land
-from harness.background_jobs import run_policy_jobs
+from harness.background_jobs import is_timescaledb, run_policy_jobs
 from harness.databases import native_timescaledb_bin, throwaway_native_timescaledb, throwaway_postgres
 from harness.dbt import run_dbt
 from loader.generate import FleetSpec, generate_fleet
@@ -88,12 +88,6 @@ def fleet(devices: int, days: int, interval: float, profile: str) -> tuple[Path,
                                  profile=profile), folder)  # fmt: skip
         print(f"generated {folder.name} in {time.monotonic() - started:.0f} s")
     return folder, start
-
-
-def is_timescaledb(settings: ConnectionSettings) -> bool:
-    with psycopg.connect(settings.conninfo, autocommit=True, prepare_threshold=None) as connection:
-        row = connection.execute("select exists (select 1 from pg_extension where extname = 'timescaledb')").fetchone()
-    return bool(row and row[0])
 
 
 def compress_every_chunk(settings: ConnectionSettings) -> int:

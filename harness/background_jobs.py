@@ -25,14 +25,18 @@ order by array_position(%s, proc_name::text), job_id
 """
 
 
+def is_timescaledb(settings: ConnectionSettings) -> bool:
+    """Whether the database has the timescaledb extension."""
+    with psycopg.connect(settings.conninfo, autocommit=True, prepare_threshold=None) as connection:
+        row = connection.execute("select exists (select 1 from pg_extension where extname = 'timescaledb')").fetchone()
+    return bool(row and row[0])
+
+
 def run_policy_jobs(settings: ConnectionSettings) -> int:
     """Run every refresh, compression and retention policy job once, now. Returns the jobs run."""
+    if not is_timescaledb(settings):
+        return 0
     with psycopg.connect(settings.conninfo, autocommit=True, prepare_threshold=None) as connection:
-        has_timescaledb = connection.execute(
-            "select exists (select 1 from pg_extension where extname = 'timescaledb')"
-        ).fetchone()
-        if not (has_timescaledb and has_timescaledb[0]):
-            return 0
         procedures = list(POLICY_PROCEDURES)
         jobs = [row[0] for row in connection.execute(JOBS_QUERY, [procedures, procedures])]
         for job in jobs:

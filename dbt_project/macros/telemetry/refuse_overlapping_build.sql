@@ -11,7 +11,7 @@
           renewed for var('build_lease_timeout') is a dead build's (killed, machine lost) and is taken
           over; so is one a `loader build` left behind, by the next `loader build`, since that one
           holds the build lock. on-run-end gives it back (release_build_lease).
-        Only commands that write take the lease (build, run, seed, snapshot); `dbt test` does not. -#}
+        Only commands that write take the lease (takes_build_lease). -#}
     {%- if execute -%}
         {%- set holders = run_query(
             "select pid from pg_locks where locktype = 'advisory' and granted and objsubid = 1"
@@ -25,7 +25,7 @@
                 ~ " `loader build`, which exits with code 6 (or waits, --wait) instead."
             ) }}
         {%- endfor -%}
-        {%- if flags.WHICH in ['build', 'run', 'seed', 'snapshot'] -%}
+        {%- if takes_build_lease() -%}
             {%- set by_loader = ours != '' -%}
             {%- do run_query(create_build_lease()) -%}
             {%- set taken = run_query(take_build_lease(by_loader)) -%}
