@@ -40,7 +40,7 @@ lint: setup
 
 # pytest exits 5 when it collected no tests; that is a failure here, not a pass. Tests run in
 # PYTEST_WORKERS processes (pytest-xdist), each with its own embedded and throwaway databases.
-PYTEST_WORKERS ?= 2
+PYTEST_WORKERS ?= 3
 pytest: setup
 	@$(BIN)/pytest -n $(PYTEST_WORKERS); status=$$?; \
 	if [ $$status -eq 5 ]; then echo "pytest collected no tests: failing the run"; exit 1; fi; \

@@ -6,7 +6,10 @@ the run instead, so nothing is silently left out there.
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
 import os
+import shutil
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -23,8 +26,10 @@ from harness.databases import (
     throwaway_native_timescaledb,
     throwaway_postgres,
 )
+from harness.dbt import ParseState, run_dbt
 from loader.embedded import EmbeddedServer
 from loader.errors import LoaderError
+from loader.generate import FleetSpec, generate_fleet
 from loader.settings import PROJECT_ROOT, ConnectionSettings
 
 SAMPLE_DATA = PROJECT_ROOT / "data"
@@ -141,13 +146,53 @@ def native_cluster() -> Iterator[ConnectionSettings]:
         yield settings
 
 
+class FleetCache:
+    """Generated fleets by spec, for the whole test run: pytest-xdist's workers share one folder, and
+    the first worker to ask for a spec generates it while the others wait for it (a file lock)."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    def get(self, spec: FleetSpec) -> Path:
+        """The fleet's folder (assets/, telemetry/, ground_truth.json); tests only read it."""
+        key = hashlib.sha256(repr(spec).encode()).hexdigest()[:16]
+        folder = self.folder / f"{spec.profile}-{spec.devices}x{spec.days:g}d-{spec.interval_s:g}s-{key}"
+        self.folder.mkdir(parents=True, exist_ok=True)
+        with open(self.folder / f"{key}.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if not (folder / "ground_truth.json").exists():
+                shutil.rmtree(folder, ignore_errors=True)
+                generate_fleet(spec, folder)
+        return folder
+
+
+@pytest.fixture(scope="session")
+def fleets(tmp_path_factory: pytest.TempPathFactory) -> FleetCache:
+    base = tmp_path_factory.getbasetemp()
+    # Under pytest-xdist each worker's base folder sits in the run's own folder, shared by its workers.
+    return FleetCache((base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "fleets")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def dbt_parse_state(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """dbt runs of this session start from each other's parsing state (harness.dbt.ParseState)."""
+    ParseState.folder = tmp_path_factory.getbasetemp() / "dbt-parse-state"
+
+
 _database_counter = iter(range(1, 1_000_000))
 
 
-def _fresh_postgres_database(cluster: ConnectionSettings) -> ConnectionSettings:
-    name = f"test_{os.getpid()}_{next(_database_counter)}"
+def _fresh_postgres_database(
+    cluster: ConnectionSettings, reuse_name: bool = False, template: str = "template1"
+) -> ConnectionSettings:
+    """A new database, empty or a copy of `template`. With `reuse_name`, this worker's test database
+    is dropped and created again under the same name: dbt's parsing state, which holds the database
+    name, stays valid."""
+    name = f"test_{os.getpid()}" if reuse_name else f"test_{os.getpid()}_{next(_database_counter)}"
     with psycopg.connect(cluster.conninfo, autocommit=True) as connection:
-        connection.execute(f'create database "{name}"')
+        if reuse_name:
+            connection.execute(f'drop database if exists "{name}" with (force)')
+        connection.execute(f'create database "{name}" template "{template}"')
     return ConnectionSettings(
         host=cluster.host,
         port=cluster.port,
@@ -177,35 +222,77 @@ def timescaledb_backend(embedded_server: EmbeddedServer) -> Backend:
 _CLUSTERS = {"postgres": "postgres_cluster", "native": "native_cluster"}
 
 
-def _backend_named(request: pytest.FixtureRequest) -> Backend:
-    if request.param == "timescaledb":
+def backend_named(request: pytest.FixtureRequest, name: str) -> Backend:
+    """A clean database on the backend of that name ('timescaledb', 'native' or 'postgres')."""
+    if name == "timescaledb":
         return _embedded_backend(request.getfixturevalue("embedded_server"))
-    cluster: ConnectionSettings = request.getfixturevalue(_CLUSTERS[request.param])
-    return Backend(request.param, _fresh_postgres_database(cluster))
+    cluster: ConnectionSettings = request.getfixturevalue(_CLUSTERS[name])
+    return Backend(name, _fresh_postgres_database(cluster, reuse_name=True))
 
 
 @pytest.fixture(params=["timescaledb", "postgres"])
 def backend(request: pytest.FixtureRequest) -> Backend:
     """Each test using this runs once per backend, on a clean database."""
-    return _backend_named(request)
+    return backend_named(request, request.param)
+
+
+def land_and_build_sample(backend: Backend, work_dir: Path) -> Backend:
+    """`loader load data/` then `dbt build`: the sample data as a first run leaves it."""
+    from tests.helpers import invoke, load_args  # helpers import this module
+
+    invoke(load_args(backend.settings, str(SAMPLE_DATA)))
+    run_dbt(backend.settings, work_dir, "build")
+    return backend
+
+
+@pytest.fixture(scope="session")
+def sample_built_template(postgres_cluster: ConnectionSettings, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A plain PostgreSQL database of this worker's, the sample data landed and built once: tests that
+    start from there get a copy (`create database ... template`) instead of landing and building again."""
+    built = land_and_build_sample(
+        Backend("postgres", _fresh_postgres_database(postgres_cluster)), tmp_path_factory.mktemp("sample-template")
+    )
+    return built.settings.dbname
+
+
+def sample_built(request: pytest.FixtureRequest, name: str, work_dir: Path) -> Backend:
+    """A clean database on backend `name` holding the sample data, landed and built."""
+    if name != "postgres":
+        return land_and_build_sample(backend_named(request, name), work_dir)
+    cluster: ConnectionSettings = request.getfixturevalue("postgres_cluster")
+    template = request.getfixturevalue("sample_built_template")
+    settings = _fresh_postgres_database(cluster, reuse_name=True, template=template)
+    return Backend("postgres", settings)
+
+
+@pytest.fixture(params=["timescaledb", "postgres"])
+def sample_built_backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
+    """Each test using this runs once per backend, on a database where the sample data is landed and built."""
+    return sample_built(request, request.param, tmp_path / "sample-build")
+
+
+@pytest.fixture
+def sample_built_postgres(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
+    """A plain PostgreSQL database where the sample data is landed and built."""
+    return sample_built(request, "postgres", tmp_path / "sample-build")
 
 
 @pytest.fixture(params=["timescaledb", "native"])
 def compressing_backend(request: pytest.FixtureRequest) -> Backend:
     """TimescaleDB with its compression policies: the embedded server, and a native one where built."""
-    return _backend_named(request)
+    return backend_named(request, request.param)
 
 
 @pytest.fixture
 def native_backend(native_cluster: ConnectionSettings) -> Backend:
     """A clean database on a native TimescaleDB server (skipped where none is built)."""
-    return Backend("native", _fresh_postgres_database(native_cluster))
+    return Backend("native", _fresh_postgres_database(native_cluster, reuse_name=True))
 
 
 @pytest.fixture
 def postgres_backend(postgres_cluster: ConnectionSettings) -> Backend:
     """A clean plain PostgreSQL database, for tests of concurrency, crashes and the fallback path."""
-    return Backend("postgres", _fresh_postgres_database(postgres_cluster))
+    return Backend("postgres", _fresh_postgres_database(postgres_cluster, reuse_name=True))
 
 
 def wait_for(condition, timeout_s: float = 10.0, interval_s: float = 0.05) -> bool:  # type: ignore[no-untyped-def]
@@ -219,7 +306,11 @@ def wait_for(condition, timeout_s: float = 10.0, interval_s: float = 0.05) -> bo
 
 # Fixtures that start a database server: a test that uses one must carry the `integration` marker,
 # so that `make test-fast` (-m "not integration") provably starts none.
-SERVER_FIXTURES = {"embedded_server", "postgres_cluster", "native_cluster"}
+SERVER_FIXTURES = {
+    "embedded_server", "postgres_cluster", "native_cluster",
+    # These ask for a server by name at run time (request.getfixturevalue), which collection cannot see.
+    "backend", "compressing_backend", "sample_built_backend", "sample_built_postgres",
+}  # fmt: skip
 
 
 def pytest_collection_modifyitems(config, items):  # type: ignore[no-untyped-def]

@@ -40,10 +40,9 @@ def low_devices(backend: Backend) -> list[tuple[str, float]]:
 
 
 def test_a_low_reading_alerts_as_soon_as_it_is_landed_and_resolves_when_soc_recovers(
-    backend: Backend, tmp_path: Path
+    sample_built_backend: Backend, tmp_path: Path
 ) -> None:
-    invoke(load_args(backend.settings, str(SAMPLE_DATA)))
-    run_dbt(backend.settings, tmp_path / "dbt", "build")
+    backend = sample_built_backend
     now_ms = int(time.time() * 1000)
     assert low_devices(backend) == []
 
@@ -123,9 +122,10 @@ def wait_until(condition, timeout_s: float) -> float | None:  # type: ignore[no-
     return None
 
 
-def test_prometheus_and_alertmanager_fire_and_resolve_a_low_soc_alert(backend: Backend, tmp_path: Path) -> None:
-    invoke(load_args(backend.settings, str(SAMPLE_DATA)))
-    run_dbt(backend.settings, tmp_path / "dbt", "build")
+def test_prometheus_and_alertmanager_fire_and_resolve_a_low_soc_alert(
+    sample_built_backend: Backend, tmp_path: Path
+) -> None:
+    backend = sample_built_backend
     now_ms = int(time.time() * 1000)
     land_soc(backend, tmp_path / "r0", {UTRECHT: [[now_ms - 20_000, 60]], HEERLEN: [[now_ms - 20_000, 70]]})
     with running_stack(backend, tmp_path / "stack") as stack:
@@ -159,11 +159,9 @@ PIPELINE_ALERTS = {
 
 
 def test_pipeline_health_alerts_fire_when_the_schedule_stops_and_resolve_when_it_resumes(
-    postgres_backend: Backend, tmp_path: Path
+    sample_built_postgres: Backend, tmp_path: Path
 ) -> None:
-    backend = postgres_backend
-    invoke(load_args(backend.settings, str(SAMPLE_DATA)))
-    run_dbt(backend.settings, tmp_path / "dbt", "build")
+    backend = sample_built_postgres
     # Landed but not built yet; a truncated response quarantined; a load that died holding nothing.
     land_soc(backend, tmp_path / "r1", {UTRECHT: [[int(time.time() * 1000), 50]]})
     bad = tmp_path / "bad"

@@ -16,9 +16,9 @@ import pytest
 
 from harness.background_jobs import compressed_chunk_count
 from harness.dbt import run_dbt
-from loader.generate import FleetSpec, generate_fleet
+from loader.generate import FleetSpec
 from loader.metrics import BATTERY_POWER, SOC
-from tests.conftest import Backend
+from tests.conftest import Backend, FleetCache
 from tests.helpers import invoke, load_args
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -102,11 +102,9 @@ def rows(backend: Backend, query: str) -> list[tuple]:
 
 
 @pytest.fixture(scope="module")
-def base_fleet(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, datetime]:
+def base_fleet(fleets: FleetCache) -> tuple[Path, datetime]:
     now = datetime.now(UTC).replace(second=0, microsecond=0)
-    folder = tmp_path_factory.mktemp("base-fleet")
-    generate_fleet(FleetSpec(devices=3, days=2, interval_s=60, seed=4, start=now - timedelta(days=2)), folder)
-    return folder, now
+    return fleets.get(FleetSpec(devices=3, days=2, interval_s=60, seed=4, start=now - timedelta(days=2))), now
 
 
 def test_three_rounds_give_exactly_the_distinct_valid_points_and_matching_rollups(

@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import psycopg
 import pytest
 
-from harness.dbt import run_dbt
 from loader.settings import ConnectionSettings
-from tests.conftest import SAMPLE_DATA, Backend
-from tests.helpers import invoke, load_args
+from tests.conftest import Backend
 
 pytestmark = pytest.mark.integration
 
@@ -26,12 +22,10 @@ def can_read(settings: ConnectionSettings, user: str, relation: str) -> bool:
 
 
 def test_the_alerting_role_reads_only_the_alert_views_and_the_analyst_role_not_raw(
-    postgres_backend: Backend, tmp_path: Path
+    sample_built_postgres: Backend,
 ) -> None:
-    settings = postgres_backend.settings
-    invoke(load_args(settings, str(SAMPLE_DATA)))
-    run_dbt(settings, tmp_path / "dbt", "build")
-    with postgres_backend.connect() as connection:
+    settings = sample_built_postgres.settings
+    with sample_built_postgres.connect() as connection:
         for user, role in (("grafana", "battery_alerting"), ("ana", "battery_analyst")):
             connection.execute(f"drop user if exists {user}")
             connection.execute(f"create user {user} login password 'secret' in role {role}")

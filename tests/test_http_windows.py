@@ -18,9 +18,9 @@ import pytest
 from harness.dbt import BIN_DIR
 from harness.http_api import FakeApi, serve, telemetry_requests
 from harness.points import landed_points, points_in_files
-from loader.generate import FleetSpec, generate_fleet
+from loader.generate import FleetSpec
 from loader.sources import RateLimit
-from tests.conftest import Backend, wait_for
+from tests.conftest import Backend, FleetCache, wait_for
 from tests.helpers import invoke, load_args
 
 pytestmark = pytest.mark.integration
@@ -31,12 +31,8 @@ BACKFILL = ["--since", "2026-01-01", "--until", "2026-01-04"]
 
 
 @pytest.fixture(scope="module")
-def fleet(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("windows-fleet")
-    generate_fleet(
-        FleetSpec(devices=3, days=FLEET_DAYS, interval_s=300, seed=5, start=FLEET_START, profile="field"), folder
-    )
-    return folder
+def fleet(fleets: FleetCache) -> Path:
+    return fleets.get(FleetSpec(devices=3, days=FLEET_DAYS, interval_s=300, seed=5, start=FLEET_START, profile="field"))
 
 
 def window_ends_landed(backend: Backend) -> dict[str, int]:

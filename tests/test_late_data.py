@@ -21,9 +21,9 @@ import pytest
 
 from harness.background_jobs import compressed_chunk_count
 from harness.dbt import run_dbt
-from loader.generate import FleetSpec, generate_fleet
+from loader.generate import FleetSpec
 from loader.metrics import BATTERY_POWER, SOC
-from tests.conftest import Backend
+from tests.conftest import Backend, FleetCache
 from tests.helpers import invoke, load_args
 from tests.test_dbt_core import Expected, assert_incremental_models_equal_a_rebuild, rows
 
@@ -42,11 +42,10 @@ KEPT_METRICS = {SOC, BATTERY_POWER, "BatteryImportKwh", "BatteryExportKwh", "Gri
 
 
 @pytest.fixture(scope="module")
-def fleet(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, int]:
+def fleet(fleets: FleetCache) -> tuple[Path, int]:
     """200 devices, 2 days at 30 minutes ending at yesterday's midnight, five metrics."""
     start = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=3)
-    folder = tmp_path_factory.mktemp("late-fleet")
-    generate_fleet(FleetSpec(devices=DEVICES, days=2, interval_s=1800, seed=25, start=start), folder)
+    folder = fleets.get(FleetSpec(devices=DEVICES, days=2, interval_s=1800, seed=25, start=start))
     return folder, int(start.timestamp() * 1000)
 
 

@@ -16,8 +16,8 @@ import pytest
 
 from harness.databases import ClusterUnavailable, crash_and_restart, throwaway_postgres
 from harness.dbt import BIN_DIR
-from loader.generate import FleetSpec, generate_fleet
-from tests.conftest import Backend, _fresh_postgres_database
+from loader.generate import FleetSpec
+from tests.conftest import Backend, FleetCache, _fresh_postgres_database
 from tests.helpers import invoke, load_args
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -30,10 +30,8 @@ RAW_CONTENT = (
 
 
 @pytest.fixture(scope="module")
-def fleet(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("fleet")
-    generate_fleet(FleetSpec(devices=3, days=1, interval_s=4, seed=11), folder)
-    return folder
+def fleet(fleets: FleetCache) -> Path:
+    return fleets.get(FleetSpec(devices=3, days=1, interval_s=4, seed=11))
 
 
 def loader_process(backend: Backend, source: Path, *args: str) -> subprocess.Popen[str]:

@@ -16,10 +16,9 @@ pytestmark = pytest.mark.integration
 
 
 def test_prune_removes_only_old_transformed_pieces_and_the_next_build_still_runs(
-    backend: Backend, tmp_path: Path
+    sample_built_backend: Backend, tmp_path: Path
 ) -> None:
-    invoke(load_args(backend.settings, str(SAMPLE_DATA)))
-    run_dbt(backend.settings, tmp_path / "dbt", "build")
+    backend = sample_built_backend
     # A piece landed after the build: not transformed yet, so --keep-days 0 must keep it.
     late = tmp_path / "late"
     shutil.copytree(SAMPLE_DATA / "assets", late / "assets")

@@ -11,9 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.dbt import run_dbt
 from loader.settings import ConnectionSettings
-from tests.conftest import SAMPLE_DATA, UTRECHT, Backend, _fresh_postgres_database
+from tests.conftest import UTRECHT, Backend, _fresh_postgres_database
 from tests.helpers import invoke, load_args
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -22,11 +21,9 @@ METRIC = "BatteryPowerW"
 
 
 @pytest.fixture(scope="module")
-def built(postgres_cluster: ConnectionSettings, tmp_path_factory: pytest.TempPathFactory) -> Backend:
-    backend = Backend("postgres", _fresh_postgres_database(postgres_cluster))
-    invoke(load_args(backend.settings, str(SAMPLE_DATA)))
-    run_dbt(backend.settings, tmp_path_factory.mktemp("dbt"), "build")
-    return backend
+def built(postgres_cluster: ConnectionSettings, sample_built_template: str) -> Backend:
+    """A copy of the sample data built, which the tests here only read."""
+    return Backend("postgres", _fresh_postgres_database(postgres_cluster, template=sample_built_template))
 
 
 def readings(backend: Backend, *args: str, expected_exit: int = 0) -> tuple[str, str]:

@@ -19,8 +19,8 @@ from harness.dbt import BIN_DIR, run_dbt
 from harness.mqtt_broker import BrokerUnavailable, Mosquitto, Publisher, mosquitto
 from harness.points import landed_points
 from loader.generate import FleetSpec, generate_fleet
-from tests.conftest import SAMPLE_DATA, UTRECHT, Backend, wait_for
-from tests.helpers import invoke, load_args, running_stack
+from tests.conftest import UTRECHT, Backend, wait_for
+from tests.helpers import invoke, running_stack
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -197,10 +197,9 @@ def test_a_stream_that_cannot_reach_its_broker_or_database_says_so_in_one_senten
 
 
 def test_a_low_soc_published_reaches_alertmanager_before_any_build(
-    postgres_backend: Backend, broker: Mosquitto, tmp_path: Path
+    sample_built_postgres: Backend, broker: Mosquitto, tmp_path: Path
 ) -> None:
-    invoke(load_args(postgres_backend.settings, str(SAMPLE_DATA)))
-    run_dbt(postgres_backend.settings, tmp_path / "dbt", "build")
+    postgres_backend = sample_built_postgres
     process = stream_process(postgres_backend, broker)
     assert wait_for(lambda: postgres_backend.count("select count(*) from raw.load_log where status = 'running'") == 1)
     time.sleep(0.5)  # connected
