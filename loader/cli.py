@@ -19,7 +19,7 @@ import psycopg
 from loader import __version__, exit_codes
 from loader.compaction import DEFAULT_COMPACT_AFTER, CompactionResult, compact_raw_pieces
 from loader.connection import connect
-from loader.embedded import EmbeddedServer
+from loader.embedded import DEFAULT_PASSWORD, EmbeddedServer
 from loader.errors import LoaderError
 from loader.follow import rounds, stop_on_signals
 from loader.generate import FleetSpec, generate_fleet
@@ -33,10 +33,17 @@ from loader.job_locks import (
 from loader.landing import DEFAULT_CONCURRENCY, DEFAULT_LATEST_METRICS, LoadOptions, LoadSummary, Progress, run_load
 from loader.migrations import DEFAULT_RAW_SCHEMA
 from loader.object_storage import S3Settings
-from loader.readings import UNTRANSFORMED, Reading, ReadingsQuery, iter_readings
+from loader.readings import UNTRANSFORMED, Reading, ReadingsQuery, device_metrics, iter_readings
 from loader.reports import database_summary, recent_loads, soc_alerts
 from loader.retention import prune_transformed_pieces
-from loader.settings import PROJECT_ROOT, ConnectionSettings, resolve_connection
+from loader.settings import (
+    IS_CHECKOUT,
+    PROJECT_ROOT,
+    ConnectionSettings,
+    embedded_target_password,
+    find_project_dir,
+    resolve_connection,
+)
 from loader.sources import TIME_FORMATS, HttpSettings, TimeFormat, open_source
 from loader.stream import Broker, Stream, StreamOptions
 from loader.telemetry_parser import DEFAULT_MAX_POINTS
@@ -651,8 +658,9 @@ def build(wait_s: float, target: str | None, profiles_dir: str | None, dbt_args:
     database's build lock for the whole build; a second `loader build` exits at once with code 6 and
     one sentence (or waits up to --wait seconds), and a plain `dbt build` started meanwhile stops in
     its first hook. On the embedded database loads and builds also take turns. Exit codes otherwise
-    are dbt's: 0 success, 1 a model or test failed, 2 dbt could not run. Example:
-    `loader build --select marts`.
+    are dbt's: 0 success, 1 a model or test failed, 2 dbt could not run. The dbt project is found as
+    dbt finds it (--project-dir among DBT_ARGS, DBT_PROJECT_DIR, the current folder), else the one the
+    loader came with. Example: `loader build --select marts`.
     """
     settings = _settings(None, target, profiles_dir)
     command = [str(Path(sys.executable).parent / "dbt"), "build", *dbt_args]
@@ -660,8 +668,14 @@ def build(wait_s: float, target: str | None, profiles_dir: str | None, dbt_args:
         command += ["--target", target]
     if profiles_dir:
         command += ["--profiles-dir", profiles_dir]
+    environment = dict(os.environ)
     if "--project-dir" not in dbt_args:
-        command += ["--project-dir", str(PROJECT_ROOT)]
+        project_dir = find_project_dir()
+        command += ["--project-dir", str(project_dir)]
+        if not IS_CHECKOUT and project_dir == PROJECT_ROOT:
+            # The project inside an installed package: dbt writes its artifacts here, not into the package.
+            environment.setdefault("DBT_TARGET_PATH", str(Path.cwd() / "target"))
+            environment.setdefault("DBT_LOG_PATH", str(Path.cwd() / "logs"))
     # On the embedded target nothing connects before the locks are held (docs/embedded-db.md).
     connection = None if settings.is_embedded else connect(settings)
     try:
@@ -670,7 +684,7 @@ def build(wait_s: float, target: str | None, profiles_dir: str | None, dbt_args:
             build_lock(settings, None if shared_session else connection, wait_s) as lock_pid,
             embedded_turn(settings, shared_session, _say_on_stderr),
         ):
-            environment = {**os.environ, BUILD_LOCK_HOLDER_ENV: str(lock_pid)}
+            environment[BUILD_LOCK_HOLDER_ENV] = str(lock_pid)
             returncode = subprocess.run(command, env=environment, check=False).returncode
     except BuildAlreadyRunning as busy:
         click.echo(f"Error: {busy.message}", err=True)
@@ -878,6 +892,8 @@ def readings(
     """
     if page is not None and after is not None:
         raise click.UsageError("Give --page or --after, not both.")
+    if start is not None and end is not None and start >= end:
+        raise click.UsageError(f"--start {start:%Y-%m-%dT%H:%M:%S} is not before --end {end:%Y-%m-%dT%H:%M:%S}.")
     settings = _settings(database_url, target, profiles_dir)
     query = ReadingsQuery(
         device=device, metric=metric, start=_utc(start), end=_utc(end), after=_utc(after), page=page,
@@ -895,6 +911,13 @@ def readings(
         last, count = reading, count + 1
         untransformed += reading.source == UNTRANSFORMED
     printer.close()
+    if count == 0:
+        known = device_metrics(settings, query, device_id)
+        if metric not in known:
+            raise click.BadParameter(
+                f"{name or device_id} has no readings of {metric!r}; its metrics: {', '.join(known) or 'none'}.",
+                param_hint="--metric",
+            )
     what = f"{count} readings of {metric} for {name or device_id} ({device_id})"
     if include_untransformed:
         what += f", {untransformed} of them landed but not transformed yet"
@@ -1063,9 +1086,10 @@ def generate(
 def db() -> None:
     """Run the embedded TimescaleDB (development and tests; Node.js needed).
 
-    It listens on 127.0.0.1, port EMBEDDED_DB_PORT (default 5433), user postgres, password postgres,
-    database template1, and keeps its data in EMBEDDED_DB_DIR (default .embedded-db/). All clients
-    share one database session, so dbt must use threads: 1 (the 'embedded' target does).
+    It listens on 127.0.0.1, port EMBEDDED_DB_PORT (default 5433), user postgres, database template1,
+    checks the password of the dbt profile's 'embedded' target (else 'postgres'), and keeps its data
+    in EMBEDDED_DB_DIR (default: .embedded-db/ in a checkout, else ~/.local/state/battery-telemetry-elt/db).
+    All clients share one database session, so dbt must use threads: 1 (the 'embedded' target does).
     """
 
 
@@ -1099,8 +1123,11 @@ def db_start(
     target: str | None,
     profiles_dir: str | None,
 ) -> None:
-    """Start the embedded TimescaleDB in the background and wait until it accepts connections."""
-    server = _server(state_dir, port)
+    """Start the embedded TimescaleDB in the background and wait until it accepts connections.
+
+    Clients must give the password of the dbt profile's 'embedded' target (else 'postgres')."""
+    password = embedded_target_password(profiles_dir) or DEFAULT_PASSWORD
+    server = EmbeddedServer.from_environment(state_dir, port, password)
     if if_needed:
         settings = _settings(database_url, target, profiles_dir)
         if not settings.is_embedded:
@@ -1112,8 +1139,8 @@ def db_start(
     click.echo(f"Starting the embedded TimescaleDB on {server.host}:{server.port} ...", err=True)
     pid = server.start()
     click.echo(
-        f"Embedded TimescaleDB running (pid {pid}). Connect with:\n"
-        f"  psql '{server.conninfo}'\nStop it with: loader db stop"
+        f"Embedded TimescaleDB running (pid {pid}). Look around with:\n"
+        f"  {server.psql_command}\nStop it with: loader db stop"
     )
 
 

@@ -14,5 +14,16 @@ def connect(settings: ConnectionSettings) -> psycopg.Connection:
         # where psycopg's per-connection statement names would collide.
         return psycopg.connect(settings.conninfo, autocommit=True, connect_timeout=15, prepare_threshold=None)
     except psycopg.OperationalError as exc:
-        reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else "unknown reason"
+        reason = connection_failure(exc, settings)
         raise LoaderError(f"Cannot connect to the database {settings.display}: {reason}") from None
+
+
+def connection_failure(exc: psycopg.OperationalError, settings: ConnectionSettings) -> str:
+    """libpq's reason on one line, every line of it (the last says what to check), and on the embedded
+    target what to run when nothing listens."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    sentences = [line if line.endswith((".", "?", "!")) else f"{line}." for line in lines]
+    reason = " ".join(sentences).removeprefix("connection failed: ") or "unknown reason"
+    if settings.is_embedded and "Connection refused" in reason:
+        reason += " The embedded database is not running: start it with `loader db start`."
+    return reason

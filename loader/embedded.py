@@ -1,7 +1,9 @@
 """Start, stop and inspect the embedded TimescaleDB (PGlite served by Node over the wire protocol).
 
 The server runs in the background as `node embedded/server.mjs`; its pid file, log and data
-directory live under one state directory (default `.embedded-db/`, git-ignored).
+directory live under one state directory: `.embedded-db/` (git-ignored) in a checkout, else the
+user's state folder. An installed package carries the server's script without its npm packages: the
+first start installs them into the state directory.
 """
 
 from __future__ import annotations
@@ -14,14 +16,21 @@ import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import quote
 
 from loader.errors import LoaderError
-from loader.settings import PROJECT_ROOT
+from loader.settings import IS_CHECKOUT, PROJECT_ROOT
 
-SERVER_DIR = PROJECT_ROOT / "embedded"
-SERVER_SCRIPT = SERVER_DIR / "server.mjs"
-DEFAULT_STATE_DIR = PROJECT_ROOT / ".embedded-db"
+PACKAGED_SERVER_DIR = PROJECT_ROOT / "embedded"
+SERVER_FILES = ("server.mjs", "package.json", "package-lock.json")
+PGLITE_PACKAGE = Path("node_modules") / "@unni-craftsman" / "pglite"
+DEFAULT_STATE_DIR = (
+    PROJECT_ROOT / ".embedded-db"
+    if IS_CHECKOUT
+    else Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state") / "battery-telemetry-elt" / "db"
+)
 DEFAULT_PORT = 5433
+DEFAULT_PASSWORD = "postgres"
 START_TIMEOUT_S = 180.0
 STOP_TIMEOUT_S = 60.0
 
@@ -31,12 +40,17 @@ class EmbeddedServer:
     state_dir: Path
     port: int
     host: str = "127.0.0.1"
+    # The password clients must give (user postgres); `loader db start` takes the dbt profile's.
+    password: str = DEFAULT_PASSWORD
 
     @classmethod
-    def from_environment(cls, state_dir: str | Path | None = None, port: int | None = None) -> EmbeddedServer:
+    def from_environment(
+        cls, state_dir: str | Path | None = None, port: int | None = None, password: str = DEFAULT_PASSWORD
+    ) -> EmbeddedServer:
         return cls(
             state_dir=Path(state_dir or os.environ.get("EMBEDDED_DB_DIR") or DEFAULT_STATE_DIR),
             port=port or int(os.environ.get("EMBEDDED_DB_PORT", DEFAULT_PORT)),
+            password=password,
         )
 
     @property
@@ -53,7 +67,14 @@ class EmbeddedServer:
 
     @property
     def conninfo(self) -> str:
-        return f"postgresql://postgres:postgres@{self.host}:{self.port}/template1?sslmode=disable"
+        password = quote(self.password, safe="")
+        return f"postgresql://postgres:{password}@{self.host}:{self.port}/template1?sslmode=disable"
+
+    @property
+    def psql_command(self) -> str:
+        """How to look around with psql; psql asks for a password that is not the well-known default."""
+        given = f"PGPASSWORD={DEFAULT_PASSWORD} " if self.password == DEFAULT_PASSWORD else ""
+        return f"{given}psql 'postgresql://postgres@{self.host}:{self.port}/template1?sslmode=disable'"
 
     def running_pid(self) -> int | None:
         """The pid of the server started from this state directory, if it is still alive."""
@@ -77,8 +98,7 @@ class EmbeddedServer:
         node = shutil.which("node")
         if node is None:
             raise LoaderError("Node.js is not installed; the embedded database needs it (apt install nodejs).")
-        if not (SERVER_DIR / "node_modules" / "@unni-craftsman" / "pglite").is_dir():
-            raise LoaderError(f"The embedded database's npm packages are missing: run `npm ci` in {SERVER_DIR}.")
+        server_dir = self.server_dir()
         if _port_in_use(self.host, self.port):
             raise LoaderError(
                 f"Port {self.port} on {self.host} is already in use; set EMBEDDED_DB_PORT to a free port."
@@ -89,7 +109,7 @@ class EmbeddedServer:
             process = subprocess.Popen(
                 [
                     node,
-                    str(SERVER_SCRIPT),
+                    str(server_dir / "server.mjs"),
                     "--data-dir",
                     str(self.data_dir),
                     "--port",
@@ -97,7 +117,8 @@ class EmbeddedServer:
                     "--host",
                     self.host,
                 ],
-                cwd=SERVER_DIR,
+                cwd=server_dir,
+                env={**os.environ, "EMBEDDED_DB_PASSWORD": self.password},
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=log,
@@ -117,6 +138,32 @@ class EmbeddedServer:
             time.sleep(0.2)
         self.stop()
         raise LoaderError(f"The embedded database did not accept connections within {START_TIMEOUT_S:.0f} s.")
+
+    def server_dir(self) -> Path:
+        """The folder the server runs from, with its npm packages: the checkout's embedded/ once
+        `make setup` installed them there, else a copy in the state directory, installed by npm here
+        on first use and again when the packaged lock file changes."""
+        if (PACKAGED_SERVER_DIR / PGLITE_PACKAGE).is_dir():
+            return PACKAGED_SERVER_DIR
+        copy = self.state_dir / "server"
+        packaged_lock = (PACKAGED_SERVER_DIR / "package-lock.json").read_bytes()
+        lock = copy / "package-lock.json"
+        if (copy / PGLITE_PACKAGE).is_dir() and lock.exists() and lock.read_bytes() == packaged_lock:
+            return copy
+        npm = shutil.which("npm")
+        if npm is None:
+            raise LoaderError("npm is not installed; the embedded database needs it (apt install nodejs npm).")
+        copy.mkdir(parents=True, exist_ok=True)
+        for name in SERVER_FILES:
+            shutil.copyfile(PACKAGED_SERVER_DIR / name, copy / name)
+        installed = subprocess.run(
+            [npm, "ci", "--omit=dev", "--no-audit", "--no-fund", "--loglevel=error"],
+            cwd=copy, capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        if installed.returncode != 0:
+            last = (installed.stderr.strip().splitlines() or ["no output"])[-1]
+            raise LoaderError(f"Installing the embedded database's npm packages into {copy} failed: {last}")
+        return copy
 
     def stop(self) -> int:
         """Stop the server cleanly (SIGTERM, then SIGKILL after a timeout). Returns the stopped pid."""

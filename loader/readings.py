@@ -83,6 +83,22 @@ def iter_readings(settings: ConnectionSettings, query: ReadingsQuery) -> Iterato
                 yield Reading(recorded_at, value, source)
 
 
+def device_metrics(settings: ConnectionSettings, query: ReadingsQuery, device_id: str) -> list[str]:
+    """The metrics a device has readings of (transformed, or landed too with include_untransformed):
+    what to tell a user who asked for another one. Reads the device's rows; not for routine paths."""
+    schema = query.models_schema or settings.schema
+    statement = sql.SQL("select distinct metric_name from {} where device_id = %s").format(
+        sql.Identifier(schema, "battery_telemetry")
+    )
+    if query.include_untransformed:
+        statement = sql.SQL("{} union select distinct metric_name from {} where device_id = %s").format(
+            statement, sql.Identifier(query.raw_schema, "telemetry_pieces")
+        )
+    parameters = [device_id] * (2 if query.include_untransformed else 1)
+    with connect(settings) as connection:
+        return sorted(row[0] for row in connection.execute(statement, parameters))
+
+
 def _statement(query: ReadingsQuery, schema: str, device_id: str) -> tuple[sql.Composed, list[Any]]:
     bounds, parameters = _time_bounds(query, "recorded_at")
     transformed = sql.SQL(

@@ -8,6 +8,7 @@ default target is the embedded TimescaleDB that `loader db start` manages.
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +20,11 @@ import yaml
 
 from loader.errors import LoaderError
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+_PACKAGE_DIR = Path(__file__).resolve().parent
+# The dbt project this loader came with: the checkout it runs from (or is installed editable from),
+# else the copy an installed package carries (pyproject.toml puts it into the wheel).
+IS_CHECKOUT = (_PACKAGE_DIR.parent / "dbt_project.yml").is_file()
+PROJECT_ROOT = _PACKAGE_DIR.parent if IS_CHECKOUT else _PACKAGE_DIR / "project"
 PROFILE_NAME = "battery_telemetry"
 EXAMPLE_PROFILES = PROJECT_ROOT / "profiles.yml.example"
 EMBEDDED_TARGET = "embedded"
@@ -109,6 +114,15 @@ def selected_target(profiles_path: Path, target: str | None = None) -> tuple[str
     return name, _render(outputs[name])
 
 
+def embedded_target_password(profiles_dir: str | None = None) -> str | None:
+    """The password of the profile's 'embedded' target, which the embedded server then checks
+    (None where the profile has no such target)."""
+    profile = _read_yaml(find_profiles_file(profiles_dir)).get(PROFILE_NAME)
+    if not isinstance(profile, dict) or EMBEDDED_TARGET not in (profile.get("outputs") or {}):
+        return None
+    return resolve_connection(None, EMBEDDED_TARGET, profiles_dir).password
+
+
 def resolve_connection(
     database_url: str | None = None, target: str | None = None, profiles_dir: str | None = None
 ) -> ConnectionSettings:
@@ -155,6 +169,29 @@ def _from_url(url: str) -> ConnectionSettings:
     )
 
 
+@functools.cache
+def _project_vars() -> dict[str, Any]:
+    path = PROJECT_ROOT / "dbt_project.yml"
+    if not path.is_file():
+        raise LoaderError(f"The loader's dbt project is missing ({path}): reinstall the package.")
+    return _read_yaml(path).get("vars") or {}
+
+
 def dbt_project_var(name: str) -> Any:
-    """A var of dbt_project.yml: the one home of the constants the loader and dbt share."""
-    return _read_yaml(PROJECT_ROOT / "dbt_project.yml")["vars"][name]
+    """A var of dbt_project.yml: the one home of the constants the loader and dbt share. Read from the
+    project the loader came with (PROJECT_ROOT), so every command has them, wherever it runs."""
+    return _project_vars()[name]
+
+
+def find_project_dir(project_dir: str | None = None) -> Path:
+    """The dbt project a command works on, found as dbt finds it: --project-dir, else DBT_PROJECT_DIR,
+    else the current folder; where none of these is given and the current folder holds no project,
+    the project the loader came with."""
+    given = project_dir or os.environ.get("DBT_PROJECT_DIR")
+    if given:
+        if not (Path(given) / "dbt_project.yml").is_file():
+            raise LoaderError(f"{given} holds no dbt_project.yml: --project-dir and DBT_PROJECT_DIR name dbt projects.")
+        return Path(given).resolve()
+    if (Path.cwd() / "dbt_project.yml").is_file():
+        return Path.cwd()
+    return PROJECT_ROOT

@@ -11,6 +11,7 @@ import contextlib
 import io
 import json
 import os
+import re
 import tempfile
 import threading
 import time
@@ -285,7 +286,7 @@ class HttpSource:
             except requests.Timeout:
                 last_problem = "no answer within the timeout"
             except requests.ConnectionError as exc:
-                last_problem = f"connection failed ({_short(exc)})"
+                last_problem = f"connection failed ({_connection_failure(exc)})"
             if attempt < settings.max_attempts:
                 delay = min(settings.max_backoff_s, settings.backoff_s * 2 ** (attempt - 1))
                 self._sleep(max(delay, retry_after or 0.0))
@@ -324,9 +325,12 @@ def _retry_after_seconds(value: str | None) -> float | None:
     return None
 
 
-def _short(exc: Exception) -> str:
-    text = str(exc)
-    return text if len(text) < 160 else text[:157] + "..."
+def _connection_failure(exc: requests.ConnectionError) -> str:
+    """Why the connection failed, whole: urllib3's innermost error without its connection object,
+    e.g. "Failed to establish a new connection: [Errno 111] Connection refused"."""
+    cause = exc.args[0] if exc.args else exc
+    text = str(getattr(cause, "reason", cause))  # urllib3's MaxRetryError holds the cause as .reason
+    return re.sub(r"^\(?<?\w*Connection(?:Pool)?\(host=[^)]*\)>?:\s*", "", text)
 
 
 # What `loader load` reads from (object storage's class is imported only when used).

@@ -94,3 +94,30 @@ def test_psql_with_its_default_ssl_settings_gets_an_answer(embedded_server: Embe
         capture_output=True, text=True, timeout=30,
     )  # fmt: skip
     assert (result.returncode, result.stdout.strip()) == (0, "42"), result.stderr
+
+
+def test_only_the_profiles_password_gets_in(tmp_path: Path) -> None:
+    profiles = tmp_path / "profiles"
+    profiles.mkdir()
+    (profiles / "profiles.yml").write_text(
+        "battery_telemetry:\n  target: embedded\n  outputs:\n    embedded:\n      type: postgres\n"
+        '      host: 127.0.0.1\n      port: 5433\n      user: postgres\n      password: "s3cret p@ss"\n'
+        "      dbname: template1\n      schema: analytics\n      threads: 1\n"
+    )
+    port = free_port()
+    started = invoke([*db_args("start", tmp_path / "db", port), "--profiles-dir", str(profiles)])
+    try:
+        assert "PGPASSWORD" not in started.output  # not the well-known default: psql asks for it
+        url = f"postgresql://postgres:{{}}@127.0.0.1:{port}/template1?sslmode=disable"
+        with psycopg.connect(url.format("s3cret%20p%40ss"), autocommit=True, prepare_threshold=None) as connection:
+            assert connection.execute("select 40 + 2").fetchone() == (42,)
+        for wrong in ("postgres", "s3cret"):
+            with pytest.raises(psycopg.OperationalError, match='password authentication failed for user "postgres"'):
+                psycopg.connect(url.format(wrong), connect_timeout=10)
+        with pytest.raises(psycopg.OperationalError, match="no password supplied"):
+            psycopg.connect(url.replace(":{}@", "@"), connect_timeout=10, passfile="/dev/null")
+        # A refused client leaves the server serving the others.
+        with psycopg.connect(url.format("s3cret%20p%40ss"), autocommit=True, prepare_threshold=None) as connection:
+            assert connection.execute("select 1").fetchone() == (1,)
+    finally:
+        invoke(db_args("stop", tmp_path / "db", port))

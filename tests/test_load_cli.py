@@ -81,7 +81,22 @@ def test_an_unreachable_database_is_one_sentence_and_exit_1(tmp_path: Path) -> N
     url = f"postgresql://someone:secret@127.0.0.1:{free_port()}/nowhere"
     result = invoke(["load", "--database-url", url, str(SAMPLE_DATA)], expected_exit=1)
     assert result.output.startswith("Error: Cannot connect to the database someone@127.0.0.1:")
+    # libpq's whole reason on one line: what failed and what to check.
+    assert "failed: Connection refused. Is the server running on that host" in result.output
+    assert "\t" not in result.output and len(result.output.strip().splitlines()) == 1
     assert "secret" not in result.output
+
+
+def test_a_stopped_embedded_database_says_how_to_start_it(tmp_path: Path) -> None:
+    profiles = tmp_path / "profiles"
+    profiles.mkdir()
+    (profiles / "profiles.yml").write_text(
+        "battery_telemetry:\n  target: embedded\n  outputs:\n    embedded:\n      type: postgres\n"
+        f"      host: 127.0.0.1\n      port: {free_port()}\n      user: postgres\n      password: postgres\n"
+        "      dbname: template1\n      schema: analytics\n      threads: 1\n"
+    )
+    result = invoke(["status", "--profiles-dir", str(profiles)], expected_exit=1)
+    assert result.output.rstrip().endswith("The embedded database is not running: start it with `loader db start`.")
 
 
 def test_an_unknown_source_is_one_sentence_and_exit_1(tmp_path: Path) -> None:

@@ -77,6 +77,22 @@ def test_an_unknown_device_is_one_sentence(built: Backend) -> None:
     assert stderr == "Error: No device 'Nowhere': give a device id or a name from the assets list (dim_devices).\n"
 
 
+def test_an_unknown_metric_names_the_devices_metrics_and_exits_2(built: Backend) -> None:
+    result = invoke(["readings", "--database-url", built.settings.conninfo, "--device", UTRECHT,
+                     "--metric", "BatteryPowerKW"], expected_exit=2)  # fmt: skip
+    expected = "Invalid value for --metric: Fudura Utrecht has no readings of 'BatteryPowerKW'; its metrics:"
+    assert expected in result.stderr
+    assert METRIC in result.stderr.split("its metrics:")[1]
+    # A known metric with nothing in the range is an answer, not an error.
+    _, stderr = readings(built, "--device", UTRECHT, "--start", "2001-01-01", "--end", "2001-01-02")
+    assert stderr.startswith(f"0 readings of {METRIC}")
+
+
+def test_a_start_after_the_end_is_a_usage_error(built: Backend) -> None:
+    _, stderr = readings(built, "--device", UTRECHT, "--start", "2026-02-01", "--end", "2026-01-01", expected_exit=2)
+    assert "--start 2026-02-01T00:00:00 is not before --end 2026-01-01T00:00:00." in stderr
+
+
 def test_readings_not_transformed_yet_come_only_when_asked_and_are_marked(built: Backend, tmp_path: Path) -> None:
     now_ms = int(time.time() * 1000)
     folder = tmp_path / "late"
