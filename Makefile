@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 PYTHON_STAMP := $(VENV)/.installed
 NODE_STAMP := embedded/node_modules/.package-lock.json
 
-.PHONY: setup run test test-fast lint pytest profile clean
+.PHONY: setup run test test-fast lint docs pytest profile clean
 
 setup: $(PYTHON_STAMP) $(NODE_STAMP) profile
 
@@ -38,6 +38,11 @@ lint: setup
 	$(BIN)/mypy
 	$(BIN)/sqlfluff lint dbt_project/models docs/templates
 
+# The docs site into site/ (`$(BIN)/mkdocs serve` to read it while writing); --strict fails on a
+# broken link or page.
+docs: setup
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
+
 # pytest exits 5 when it collected no tests; that is a failure here, not a pass. Tests run in
 # PYTEST_WORKERS processes (pytest-xdist), each with its own embedded and throwaway databases.
 PYTEST_WORKERS ?= 3
@@ -46,7 +51,7 @@ pytest: setup
 	if [ $$status -eq 5 ]; then echo "pytest collected no tests: failing the run"; exit 1; fi; \
 	exit $$status
 
-test: lint pytest
+test: lint docs pytest
 
 # Every test that needs no database server (parser, generator, CLI help, settings, project structure):
 # seconds, for the edit-test loop. conftest.py refuses a test that starts a server without the
@@ -55,4 +60,4 @@ test-fast: setup
 	$(BIN)/pytest -n $(PYTEST_WORKERS) -m "not integration"
 
 clean:
-	rm -rf target logs .pytest_cache .ruff_cache .mypy_cache
+	rm -rf target logs site .pytest_cache .ruff_cache .mypy_cache

@@ -48,10 +48,10 @@ def fleet(name: str, spec: FleetSpec) -> Path:
 
 
 def load(settings: ConnectionSettings, *args: str, env: dict[str, str] | None = None) -> tuple[list[dict], float]:
-    """`loader load ARGS --json`: the summary of each round, and the wall time."""
+    """`loader load ARGS --format json`: the summary of each round, and the wall time."""
     started = time.monotonic()
     completed = subprocess.run(
-        [str(LOADER), "load", *args, "--database-url", settings.conninfo, "--json", "--no-progress"],
+        [str(LOADER), "load", *args, "--database-url", settings.conninfo, "--format", "json", "--no-progress"],
         capture_output=True, text=True, check=False, env=env,
     )  # fmt: skip
     if completed.returncode != 0:
@@ -120,7 +120,7 @@ def follow(devices: int, rounds: int) -> None:
     if not (folder / "assets").exists():
         generate_fleet(spec, folder)
     with throwaway_postgres() as settings, serve(FakeApi(folder)) as url:
-        summaries, _ = load(settings, url, "--follow", "5", "--max-rounds", str(rounds))
+        summaries, _ = load(settings, url, "--follow", "5s", "--max-rounds", str(rounds))
     print(f"--follow 5 against {devices} devices (field profile, power every 10 s, up to now), plain PostgreSQL:")
     for number, summary in enumerate(summaries, start=1):
         print(

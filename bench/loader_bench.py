@@ -43,7 +43,7 @@ def land(settings: ConnectionSettings, source: Path, label: str) -> dict:
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     started = time.monotonic()
     completed = subprocess.run(
-        [str(LOADER), "load", str(source), "--database-url", settings.conninfo, "--json", "--no-progress"],
+        [str(LOADER), "load", str(source), "--database-url", settings.conninfo, "--format", "json", "--no-progress"],
         capture_output=True, text=True, check=False,
     )  # fmt: skip
     wall = time.monotonic() - started

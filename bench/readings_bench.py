@@ -70,8 +70,8 @@ def export_csv(settings: ConnectionSettings, start: datetime, days: int) -> tupl
     with open("/dev/null", "w") as sink:
         completed = subprocess.run(
             [sys.executable, "-c", PEAK_RSS_OF, str(LOADER), "readings", "--database-url", settings.conninfo,
-             "--device", "Site 3", "--metric", "BatteryPowerW", "--start", f"{start:%Y-%m-%d}",
-             "--end", f"{start + timedelta(days=days):%Y-%m-%d}", "--format", "csv"],
+             "--device", "Site 3", "--metric", "BatteryPowerW", "--since", f"{start:%Y-%m-%d}",
+             "--until", f"{start + timedelta(days=days):%Y-%m-%d}", "--format", "csv"],
             stdout=sink, stderr=subprocess.PIPE, text=True, check=True,
         )  # fmt: skip
     *notes, peak_kb = completed.stderr.strip().splitlines()

@@ -13,7 +13,7 @@ chunks are not compressed yet); the second one's at the end, after the storage t
 chunk is compressed (late: a device's backlog after an outage). Both builds are timed: their ratio is
 what lateness costs. Two more storage tables follow on TimescaleDB: with every
 chunk compressed (as every chunk will be once it is older than its table's compression age: the state a
-deployment's history tends to), and then with raw pruned (`loader prune --keep-days 0`, the opt-in
+deployment's history tends to), and then with raw pruned (`loader prune --older-than 0s`, the opt-in
 retention, then VACUUM FULL of the raw pieces so the table's size shows what a pruned deployment keeps).
 
     .venv/bin/python -m bench.scale_bench [--devices 10 --h1 30 --interval 300 --profile field]
@@ -107,9 +107,9 @@ def compress_every_chunk(settings: ConnectionSettings) -> int:
 
 
 def prune_raw(settings: ConnectionSettings) -> str:
-    """`loader prune --keep-days 0` as a user would run it, then VACUUM FULL so the raw table's size shows
+    """`loader prune --older-than 0s` as a user would run it, then VACUUM FULL so the raw table's size shows
     what is kept (a plain VACUUM leaves the space to later loads). Returns what the loader said."""
-    completed = subprocess.run([str(LOADER), "prune", "--keep-days", "0", "--database-url", settings.conninfo],
+    completed = subprocess.run([str(LOADER), "prune", "--older-than", "0s", "--database-url", settings.conninfo],
                                capture_output=True, text=True, check=True)  # fmt: skip
     with psycopg.connect(settings.conninfo, autocommit=True, prepare_threshold=None) as connection:
         connection.execute("vacuum full raw.telemetry_pieces")

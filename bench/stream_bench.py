@@ -55,7 +55,7 @@ def start_stream(settings: ConnectionSettings, broker: Mosquitto, *args: str) ->
     The database is not asked meanwhile: on the embedded server a second client stalls a landing one."""
     process = subprocess.Popen(
         [str(LOADER), "stream", f"{broker.url}/battery/+/telemetry", "--database-url", settings.conninfo,
-         "--client-id", "bench", "--json", *args],
+         "--client-id", "bench", "--format", "json", *args],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
     )  # fmt: skip
     assert process.stderr is not None
@@ -93,7 +93,7 @@ def messages(count: int, points_each: int, start_ms: int) -> list[tuple[str, byt
 def throughput(name: str, settings_factory: Callable[[], Any], count: int) -> None:
     for points_each in (10, 1):
         with settings_factory() as settings, mosquitto() as broker:
-            process = start_stream(settings, broker, "--exit-when-idle", str(IDLE_EXIT_S))
+            process = start_stream(settings, broker, "--exit-when-idle", f"{IDLE_EXIT_S}s")
             batch = messages(count, points_each, int(time.time() * 1000) - 86_400_000)
             size = sum(len(payload) for _, payload in batch) / len(batch)
             publisher = Publisher(broker.port)
@@ -113,7 +113,9 @@ def throughput(name: str, settings_factory: Callable[[], Any], count: int) -> No
 
 def commit_latency(name: str, settings_factory: Callable[[], Any], batch_seconds: str) -> None:
     with settings_factory() as settings, mosquitto() as broker:
-        process = start_stream(settings, broker, "--batch-seconds", batch_seconds, "--exit-when-idle", str(IDLE_EXIT_S))
+        process = start_stream(
+            settings, broker, "--batch-every", f"{batch_seconds}s", "--exit-when-idle", f"{IDLE_EXIT_S}s"
+        )
         publisher = Publisher(broker.port)
         for number in range(300):
             now_ms = int(time.time() * 1000)
@@ -130,7 +132,7 @@ def commit_latency(name: str, settings_factory: Callable[[], Any], batch_seconds
                 )
             )
     print(
-        f"{name}, --batch-seconds {batch_seconds}: publish -> committed over 300 readings at 20/s: "
+        f"{name}, --batch-every {batch_seconds}s: publish -> committed over 300 readings at 20/s: "
         f"p50 {latencies[149]:.0f} ms, p99 {latencies[296]:.0f} ms, max {latencies[-1]:.0f} ms"
     )
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -19,6 +20,7 @@ import psycopg
 from loader import __version__, exit_codes
 from loader.compaction import DEFAULT_COMPACT_AFTER, CompactionResult, compact_raw_pieces
 from loader.connection import connect
+from loader.deprecated_options import renamed_options
 from loader.embedded import DEFAULT_PASSWORD, EmbeddedServer
 from loader.errors import LoaderError
 from loader.follow import rounds, stop_on_signals
@@ -34,7 +36,7 @@ from loader.landing import DEFAULT_CONCURRENCY, DEFAULT_LATEST_METRICS, LoadOpti
 from loader.migrations import DEFAULT_RAW_SCHEMA
 from loader.object_storage import S3Settings
 from loader.readings import UNTRANSFORMED, Reading, ReadingsQuery, device_metrics, iter_readings
-from loader.reports import database_summary, recent_loads, soc_alerts
+from loader.reports import LAYERS, database_summary, recent_loads, soc_alerts
 from loader.retention import prune_transformed_pieces
 from loader.settings import (
     IS_CHECKOUT,
@@ -53,20 +55,31 @@ TIME_INPUT_FORMATS = ["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M:%SZ"]
 
 
 class _Duration(click.ParamType):
-    """A duration such as 30s, 5m, 6h or 1d, as milliseconds."""
+    """A duration such as 500ms, 30s, 5m, 6h or 1d, as milliseconds: every span of time an option
+    takes. A bare number of seconds (how some options took it before) still works, with a notice."""
 
     name = "duration"
+
+    def __init__(self, allow_zero: bool = False) -> None:
+        self.allow_zero = allow_zero
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
         if isinstance(value, int):
             return value
+        text = str(value).strip()
+        if re.fullmatch(r"\d+(?:\.\d+)?", text):
+            option = param.opts[0] if param is not None and param.opts else "a duration"
+            click.echo(f"Note: a bare number for {option} is deprecated and goes in the next release; "
+                       f"write {text}s.", err=True)  # fmt: skip
+            text += "s"
         try:
-            return parse_duration(str(value))
+            return parse_duration(text, allow_zero=self.allow_zero)
         except LoaderError as error:
             self.fail(error.message, param, ctx)
 
 
 DURATION = _Duration()
+DURATION_OR_ZERO = _Duration(allow_zero=True)
 
 DEFAULT_SOURCE = str(PROJECT_ROOT / "data")
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -100,21 +113,33 @@ def connection_options(command: Any) -> Any:
 
 
 # The two schemas every command may need are named alike: --raw-schema (where the loader lands) and
-# --models-schema (where dbt builds; --schema is kept as its old name).
+# --models-schema (where dbt builds).
 raw_schema_option = click.option(
     "--raw-schema", default=DEFAULT_RAW_SCHEMA, show_default=True, metavar="NAME", help="Schema the loader lands into."
 )
 models_schema_option = click.option(
     "--models-schema",
-    "--schema",
     "models_schema",
     metavar="NAME",
     help="Schema of the dbt models (default: the dbt target's schema).",
 )
 
 
+def format_option(what: str) -> Any:
+    """The one output option: --format, text for people (the default) or json for programs."""
+    return click.option(
+        "--format",
+        "output_format",
+        type=click.Choice(["text", "json"]),
+        default="text",
+        show_default=True,
+        help=f"text for people, or json: {what}.",
+    )
+
+
 compact_after_option = click.option(
-    "--compact-after",
+    "--compact-older-than",
+    "compact_after",
     default=DEFAULT_COMPACT_AFTER,
     show_default=True,
     type=DURATION,
@@ -131,7 +156,18 @@ def _settings(database_url: str | None, target: str | None, profiles_dir: str | 
 
 
 class _LoaderGroup(click.Group):
-    """Turns the library's LoaderError into click's error: its sentence on stderr, its exit code."""
+    """Turns the library's LoaderError into click's error: its sentence on stderr, its exit code; takes
+    the old spellings of options (loader/deprecated_options.py) with a notice."""
+
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        name, command, rest = super().resolve_command(ctx, args)
+        if name is not None:
+            rest, notices = renamed_options(name, rest)
+            for notice in notices:
+                click.echo(notice, err=True)
+        return name, command, rest
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -141,7 +177,11 @@ class _LoaderGroup(click.Group):
             ctx.exit(error.exit_code)
 
 
-@click.group(cls=_LoaderGroup, context_settings=CONTEXT_SETTINGS)
+@click.group(
+    cls=_LoaderGroup,
+    context_settings=CONTEXT_SETTINGS,
+    epilog="\b\nExit codes:\n" + "\n".join(f"  {code}  {meaning}" for code, meaning in exit_codes.MEANINGS.items()),
+)
 @click.version_option(__version__, prog_name="loader")
 def cli() -> None:
     """Land battery telemetry API responses raw, as JSONB, for dbt to transform.
@@ -152,12 +192,13 @@ def cli() -> None:
       loader load            # land data/ (or an API URL, or s3://bucket/prefix) into the raw schema
       loader stream URL      # or land what devices publish to an MQTT broker, as it arrives
       loader readings --device NAME --metric NAME   # a device's readings, no SQL needed
-      dbt build              # transform into battery_telemetry and the marts
+      loader build           # dbt build: transform into battery_telemetry and the marts
+      loader summary         # rows per table, layer by layer
       loader status          # what the last loads did
 
     The connection comes from the dbt profile 'battery_telemetry' (profiles.yml), so dbt and the
-    loader share one config. Exit codes: 0 success, 1 could not run, 2 usage error,
-    3 finished with rejects (see the quarantine), 4 alert firing (check-soc).
+    loader share one config. Options speak one vocabulary: --since/--until for time ranges,
+    --format for output, durations as 30s, 5m, 6h or 7d.
     """
 
 
@@ -204,7 +245,7 @@ class _Bar(Progress):
 )
 @click.option("--only-assets", is_flag=True, help="Load telemetry only for devices listed in the assets response.")
 @click.option("--dry-run", is_flag=True, help="Report what would land, be skipped and be quarantined; write nothing.")
-@click.option("--json", "as_json", is_flag=True, help="Print the run summary as JSON on stdout.")
+@format_option("the run summary as JSON on stdout")
 @click.option(
     "--max-points",
     default=DEFAULT_MAX_POINTS,
@@ -215,11 +256,11 @@ class _Bar(Progress):
 @raw_schema_option
 @click.option(
     "--http-timeout",
-    default=60.0,
+    default="60s",
     show_default=True,
-    type=click.FloatRange(0.1),
-    metavar="SECONDS",
-    help="HTTP source: seconds to wait for the server to answer (connect: 5 s).",
+    type=DURATION,
+    metavar="DURATION",
+    help="HTTP source: how long to wait for the server to answer (connect: 5 s).",
 )
 @click.option(
     "--http-attempts",
@@ -239,9 +280,9 @@ class _Bar(Progress):
 )
 @click.option(
     "--follow",
-    type=click.FloatRange(min=0.1),
-    metavar="SECONDS",
-    help="Near real time: load again every SECONDS until Ctrl-C or SIGTERM (which end the loop after the "
+    type=DURATION,
+    metavar="DURATION",
+    help="Near real time: load again every DURATION (e.g. 30s) until Ctrl-C or SIGTERM (which end the loop after the "
     "round under way); each round lands only what changed.",
 )
 @click.option("--max-rounds", type=click.IntRange(1), help="With --follow: stop after this many rounds.")
@@ -324,13 +365,13 @@ def load(
     device_ids: tuple[str, ...],
     only_assets: bool,
     dry_run: bool,
-    as_json: bool,
+    output_format: str,
     max_points: int,
     raw_schema: str,
-    http_timeout: float,
+    http_timeout: int,
     http_attempts: int,
     latest_metrics: tuple[str, ...],
-    follow: float | None,
+    follow: int | None,
     max_rounds: int | None,
     since: datetime | None,
     until: datetime | None,
@@ -390,7 +431,7 @@ def load(
         latest_metrics=tuple(latest_metrics),
     )
     http = HttpSettings(
-        read_timeout_s=http_timeout,
+        read_timeout_s=http_timeout / 1000,
         max_attempts=http_attempts,
         token=os.environ.get("LOADER_API_TOKEN"),
         range_params=_range_params(http_range_params),
@@ -425,8 +466,9 @@ def load(
         return summary, compaction
 
     any_rejects = False
-    for summary, compaction in rounds(load_once, follow, max_rounds, stop):
-        if as_json:
+    follow_s = None if follow is None else follow / 1000
+    for summary, compaction in rounds(load_once, follow_s, max_rounds, stop):
+        if output_format == "json":
             output = summary.as_dict() | ({"compaction": compaction.as_dict()} if compaction else {})
             click.echo(json.dumps(output, indent=None if follow else 2))
         else:
@@ -450,11 +492,12 @@ def load(
     help="Commit a batch when it holds this many messages ...",
 )
 @click.option(
-    "--batch-seconds",
-    default=1.0,
+    "--batch-every",
+    "batch_every",
+    default="1s",
     show_default=True,
-    type=click.FloatRange(min=0.01),
-    metavar="SECONDS",
+    type=DURATION,
+    metavar="DURATION",
     help="... or when its first message is this old.",
 )
 @click.option(
@@ -467,12 +510,12 @@ def load(
 )
 @click.option(
     "--exit-when-idle",
-    type=click.FloatRange(min=0.1),
-    metavar="SECONDS",
-    help="Stop once no message came for SECONDS: drain what the broker kept for the session, then exit "
+    type=DURATION,
+    metavar="DURATION",
+    help="Stop once no message came for DURATION: drain what the broker kept for the session, then exit "
     "(for a scheduled run instead of a service). Default: run until stopped.",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print the stream's summary as JSON on stdout when it stops.")
+@format_option("the stream's summary as JSON on stdout when it stops")
 @click.option(
     "--latest-metric",
     "latest_metrics",
@@ -490,10 +533,10 @@ def load(
 def stream(
     broker_url: str,
     batch_size: int,
-    batch_seconds: float,
+    batch_every: int,
     client_id: str,
-    exit_when_idle: float | None,
-    as_json: bool,
+    exit_when_idle: int | None,
+    output_format: str,
     latest_metrics: tuple[str, ...],
     compact_after: int,
     no_compact: bool,
@@ -519,10 +562,10 @@ def stream(
     settings = _settings(database_url, target, profiles_dir)
     options = StreamOptions(
         batch_size=batch_size,
-        batch_seconds=batch_seconds,
+        batch_seconds=batch_every / 1000,
         client_id=client_id,
         load=LoadOptions(raw_schema=raw_schema, latest_metrics=tuple(latest_metrics)),
-        exit_when_idle_s=exit_when_idle,
+        exit_when_idle_s=None if exit_when_idle is None else exit_when_idle / 1000,
         compact_after_ms=None if no_compact else compact_after,
         dbt_schema=models_schema or settings.schema,
     )
@@ -531,7 +574,7 @@ def stream(
     click.echo(f"Streaming {broker.uri}/{broker.topic_filter} into {settings.display}; Ctrl-C stops.", err=True)
     report = _StreamReport(enabled=sys.stderr.isatty())
     summary = Stream(settings, broker, options, stop, on_batch=report.batch, on_compaction=_report_compaction).run()
-    if as_json:
+    if output_format == "json":
         click.echo(json.dumps(summary.as_dict(), indent=2))
     else:
         click.echo(
@@ -599,12 +642,12 @@ def _print_summary(summary: LoadSummary, settings: ConnectionSettings) -> None:
 
 @cli.command()
 @click.option("-n", "--limit", default=10, show_default=True, type=click.IntRange(1), help="How many loads.")
-@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@format_option("the loads as JSON")
 @raw_schema_option
 @connection_options
 def status(
     limit: int,
-    as_json: bool,
+    output_format: str,
     raw_schema: str,
     database_url: str | None,
     target: str | None,
@@ -619,7 +662,7 @@ def status(
     """
     settings = _settings(database_url, target, profiles_dir)
     loads = recent_loads(settings, raw_schema, limit)
-    if as_json:
+    if output_format == "json":
         click.echo(json.dumps(loads, indent=2, default=str))
         return
     if not loads:
@@ -641,22 +684,22 @@ def status(
 @cli.command(context_settings={"ignore_unknown_options": True})
 @click.option(
     "--wait",
-    "wait_s",
-    default=0.0,
+    "wait",
+    default="0s",
     show_default=True,
-    type=click.FloatRange(min=0),
-    metavar="SECONDS",
+    type=DURATION_OR_ZERO,
+    metavar="DURATION",
     help="If another build is running, wait up to this long for it before giving up with exit code 6.",
 )
 @click.option("--target", envvar="DBT_TARGET", metavar="NAME", help="dbt target, as for dbt. Env: DBT_TARGET.")
 @click.option("--profiles-dir", envvar="DBT_PROFILES_DIR", metavar="DIR", help="As for dbt. Env: DBT_PROFILES_DIR.")
 @click.argument("dbt_args", nargs=-1, type=click.UNPROCESSED)
-def build(wait_s: float, target: str | None, profiles_dir: str | None, dbt_args: tuple[str, ...]) -> None:
+def build(wait: int, target: str | None, profiles_dir: str | None, dbt_args: tuple[str, ...]) -> None:
     """Run `dbt build [DBT_ARGS]` unless another build is running: the way to schedule builds.
 
     Two builds that overlap would both fail midway (they create the same relations). This holds the
     database's build lock for the whole build; a second `loader build` exits at once with code 6 and
-    one sentence (or waits up to --wait seconds), and a plain `dbt build` started meanwhile stops in
+    one sentence (or waits up to --wait), and a plain `dbt build` started meanwhile stops in
     its first hook. On the embedded database loads and builds also take turns. Exit codes otherwise
     are dbt's: 0 success, 1 a model or test failed, 2 dbt could not run. The dbt project is found as
     dbt finds it (--project-dir among DBT_ARGS, DBT_PROJECT_DIR, the current folder), else the one the
@@ -681,7 +724,7 @@ def build(wait_s: float, target: str | None, profiles_dir: str | None, dbt_args:
     try:
         shared_session = is_shared_session_server(settings, connection)
         with (
-            build_lock(settings, None if shared_session else connection, wait_s) as lock_pid,
+            build_lock(settings, None if shared_session else connection, wait / 1000) as lock_pid,
             embedded_turn(settings, shared_session, _say_on_stderr),
         ):
             environment[BUILD_LOCK_HOLDER_ENV] = str(lock_pid)
@@ -696,34 +739,50 @@ def build(wait_s: float, target: str | None, profiles_dir: str | None, dbt_args:
 
 
 @cli.command()
-@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@format_option("the objects as JSON")
+@raw_schema_option
+@models_schema_option
 @connection_options
-def summary(as_json: bool, database_url: str | None, target: str | None, profiles_dir: str | None) -> None:
-    """Print rows per table of the raw schema and the dbt models, and what each object is."""
+def summary(
+    output_format: str,
+    raw_schema: str,
+    models_schema: str | None,
+    database_url: str | None,
+    target: str | None,
+    profiles_dir: str | None,
+) -> None:
+    """Print rows per table and view, layer by layer (raw, staging, core, ..., marts), and what each
+    layer is for; the layers analysts, dashboards and alerts query are marked."""
     settings = _settings(database_url, target, profiles_dir)
-    objects = database_summary(settings)
-    if as_json:
+    objects = database_summary(settings, raw_schema, models_schema or settings.schema, find_project_dir())
+    if output_format == "json":
         click.echo(json.dumps(objects, indent=2))
         return
     click.echo(f"Database {settings.display}:")
+    layer = None
     for row in objects:
+        if row["layer"] != layer:
+            layer = row["layer"]
+            purpose, queried = LAYERS[layer]
+            click.echo(f"\n{layer}: {purpose}{' (query these)' if queried else ''}")
         qualified = f"{row['schema']}.{row['name']}"
         click.echo(f"  {qualified:50} {row['kind']:22} {row['rows']:>12} rows")
 
 
 @cli.command()
 @click.option(
-    "--keep-days",
+    "--older-than",
     required=True,
-    type=click.IntRange(0),
-    help="Keep raw pieces loaded within this many days; older ones that dbt transformed are removed.",
+    type=DURATION_OR_ZERO,
+    metavar="DURATION",
+    help="Remove raw pieces loaded longer ago than this (e.g. 30d) that dbt has transformed; keep the rest.",
 )
 @click.option("--dry-run", is_flag=True, help="Only say what would be removed.")
 @raw_schema_option
 @models_schema_option
 @connection_options
 def prune(
-    keep_days: int,
+    older_than: int,
     dry_run: bool,
     raw_schema: str,
     models_schema: str | None,
@@ -731,7 +790,7 @@ def prune(
     target: str | None,
     profiles_dir: str | None,
 ) -> None:
-    """Remove raw telemetry pieces older than --keep-days that dbt has already transformed.
+    """Remove raw telemetry pieces loaded longer ago than --older-than that dbt has already transformed.
 
     Opt-in raw retention: raw is kept (and can be re-processed) unless you run this. Only pieces the
     admission ledger marks transformed go, never one a latest-readings row points at; a re-sent file
@@ -739,11 +798,11 @@ def prune(
     reused by later loads. Says how many pieces, points and bytes of payload it removed.
     """
     settings = _settings(database_url, target, profiles_dir)
-    result = prune_transformed_pieces(settings, raw_schema, models_schema or settings.schema, keep_days, dry_run)
+    result = prune_transformed_pieces(settings, raw_schema, models_schema or settings.schema, older_than, dry_run)
     verb = "Would remove" if dry_run else "Removed"
     click.echo(
         f"{verb} {result.pieces} raw pieces ({result.points} points, {result.payload_bytes / 1e6:.1f} MB of payload)"
-        f" loaded more than {keep_days} days ago and already transformed by dbt."
+        f" loaded more than {_duration(older_than / 1000)} ago and already transformed by dbt."
     )
 
 
@@ -837,10 +896,10 @@ def compact(
 @click.option("--device", required=True, metavar="ID|NAME", help="Device id, or its name in the assets list.")
 @click.option("--metric", required=True, metavar="NAME", help="Metric name, e.g. StateOfChargePercentage.")
 @click.option(
-    "--start", type=click.DateTime(TIME_INPUT_FORMATS), metavar="TIME", help="From this time (UTC), inclusive."
+    "--since", "start", type=click.DateTime(TIME_INPUT_FORMATS), metavar="TIME", help="From this time (UTC), inclusive."
 )
 @click.option(
-    "--end", type=click.DateTime(TIME_INPUT_FORMATS), metavar="TIME", help="Up to this time (UTC), exclusive."
+    "--until", "end", type=click.DateTime(TIME_INPUT_FORMATS), metavar="TIME", help="Up to this time (UTC), exclusive."
 )
 @click.option(
     "--after",
@@ -887,13 +946,13 @@ def readings(
     """Print one device's readings of one metric in time order, as a table, CSV or JSON.
 
     Without --page or --after every row in the range is streamed (flat memory, any size):
-    `loader readings --device "Fudura Utrecht" --metric BatteryPowerW --start 2026-01-01 --end 2026-02-01
+    `loader readings --device "Fudura Utrecht" --metric BatteryPowerW --since 2026-01-01 --until 2026-02-01
     --format csv > january.csv`. With --after (or --page) one page of --page-size rows.
     """
     if page is not None and after is not None:
         raise click.UsageError("Give --page or --after, not both.")
     if start is not None and end is not None and start >= end:
-        raise click.UsageError(f"--start {start:%Y-%m-%dT%H:%M:%S} is not before --end {end:%Y-%m-%dT%H:%M:%S}.")
+        raise click.UsageError(f"--since {start:%Y-%m-%dT%H:%M:%S} is not before --until {end:%Y-%m-%dT%H:%M:%S}.")
     settings = _settings(database_url, target, profiles_dir)
     query = ReadingsQuery(
         device=device, metric=metric, start=_utc(start), end=_utc(end), after=_utc(after), page=page,
@@ -965,10 +1024,14 @@ class _ReadingsPrinter:
 
 @cli.command("check-soc")
 @models_schema_option
-@click.option("--json", "as_json", is_flag=True, help='Print {"low_soc": [...], "no_data": [...]} as JSON.')
+@format_option('{"low_soc": [...], "no_data": [...]}')
 @connection_options
 def check_soc(
-    models_schema: str | None, as_json: bool, database_url: str | None, target: str | None, profiles_dir: str | None
+    models_schema: str | None,
+    output_format: str,
+    database_url: str | None,
+    target: str | None,
+    profiles_dir: str | None,
 ) -> None:
     """Check state of charge for cron: exit 4 if a device is low, else 5 if one has gone silent, else 0.
 
@@ -979,7 +1042,7 @@ def check_soc(
     """
     settings = _settings(database_url, target, profiles_dir)
     alerts = soc_alerts(settings, models_schema)
-    if as_json:
+    if output_format == "json":
         click.echo(json.dumps(alerts, indent=2, default=str))
     else:
         for device in alerts["low_soc"]:
@@ -1010,27 +1073,39 @@ def _duration(seconds: float) -> str:
 @cli.command()
 @click.argument("out_dir", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--devices", default=10, show_default=True, type=click.IntRange(1), help="Number of devices.")
-@click.option("--days", default=30.0, show_default=True, type=click.FloatRange(min=0.01), help="Days of telemetry.")
+@click.option(
+    "--period",
+    default="30d",
+    show_default=True,
+    type=DURATION,
+    metavar="DURATION",
+    help="How much telemetry, from --since.",
+)
 @click.option(
     "--profile",
     type=click.Choice(["lab", "field"]),
     default="lab",
     show_default=True,
     help="lab: one clock for every metric, steady power, mostly deep daily cycles. field: each metric on "
-    "its own clock (power every --interval s, SoC every minute as a drifting integer BMS estimate with "
+    "its own clock (power every --interval, SoC every minute as a drifting integer BMS estimate with "
     "re-calibration jumps, counters every 5 min at 0.1 kWh), solar- and load-following power, shallow "
     "and idle days, outages (see docs/degradation.md).",
 )
 @click.option(
     "--interval",
-    default=4.0,
+    default="4s",
     show_default=True,
-    type=click.FloatRange(min=0.5),
-    metavar="SECONDS",
-    help="Sampling interval.",
+    type=DURATION,
+    metavar="DURATION",
+    help="Sampling interval (at least 500ms).",
 )
 @click.option(
-    "--start", default="2025-01-01", show_default=True, type=click.DateTime(["%Y-%m-%d"]), help="First day (UTC)."
+    "--since",
+    "start",
+    default="2025-01-01",
+    show_default=True,
+    type=click.DateTime(["%Y-%m-%d"]),
+    help="First day (UTC).",
 )
 @click.option("--seed", default=1, show_default=True, type=int, help="Same seed, same fleet, byte for byte.")
 @click.option(
@@ -1042,8 +1117,8 @@ def _duration(seconds: float) -> str:
 def generate(
     out_dir: Path,
     devices: int,
-    days: float,
-    interval: float,
+    period: int,
+    interval: int,
     start: datetime,
     seed: int,
     inject_bad_input: bool,
@@ -1060,8 +1135,8 @@ def generate(
     """
     spec = FleetSpec(
         devices=devices,
-        days=days,
-        interval_s=interval,
+        days=period / 86_400_000,
+        interval_s=interval / 1000,
         seed=seed,
         start=start.replace(tzinfo=UTC),
         inject_bad_input=inject_bad_input,
@@ -1078,7 +1153,8 @@ def generate(
     size = sum(path.stat().st_size for path in (out_dir / "telemetry").glob("*.json"))
     click.echo(
         f"Wrote {devices} devices, {points} points, {size / 1e6:.1f} MB into {out_dir} "
-        f"in {time.monotonic() - started:.1f} s (ground truth: {out_dir / 'ground_truth.json'})."
+        f"in {time.monotonic() - started:.1f} s (ground truth: {out_dir / 'ground_truth.json'}).\n"
+        f"Next: loader load {out_dir}"
     )
 
 

@@ -13,3 +13,10 @@ class LoaderError(Exception):
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
+
+
+class OptionsDoNotFit(LoaderError):
+    """The options given do not fit what they are applied to (a time range for a source without
+    one): a usage error, as click's own."""
+
+    exit_code = exit_codes.USAGE_ERROR

@@ -25,7 +25,7 @@ from psycopg import sql
 
 from loader import __version__, metrics
 from loader.connection import connect
-from loader.errors import LoaderError
+from loader.errors import LoaderError, OptionsDoNotFit
 from loader.job_locks import embedded_turn, is_shared_session_server
 from loader.load_liveness import hold_load_lock, mark_interrupted_loads, release_load_lock, this_loader
 from loader.migrations import DEFAULT_RAW_SCHEMA, migrate
@@ -652,7 +652,7 @@ def run_load(
     options = options or LoadOptions()
     progress = progress or Progress()
     if options.window_plan.since_ms is not None and not source.takes_time_ranges:
-        raise LoaderError(
+        raise OptionsDoNotFit(
             f"Source {source.description} cannot be asked for a time range: --since and --until need an HTTP "
             "source whose API takes one."
         )

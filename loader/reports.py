@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
+import yaml
 from psycopg import sql
 from psycopg.rows import dict_row
 
@@ -38,8 +40,38 @@ def recent_loads(settings: ConnectionSettings, raw_schema: str, limit: int) -> l
     return loads
 
 
-def database_summary(settings: ConnectionSettings) -> list[dict[str, Any]]:
-    """Every table, view and materialized view outside the system schemas, with its row count."""
+# The layers of the pipeline in the order data flows, and what each is for; `queried` marks what
+# analysts, dashboards and alerts read.
+LAYERS: dict[str, tuple[str, bool]] = {
+    "raw": ("API responses as landed by the loader", False),
+    "staging": ("dbt's views over raw and the admission ledger", False),
+    "core": ("battery_telemetry, every valid reading", True),
+    "intermediate": ("building blocks of the marts", False),
+    "aggregates": ("hourly and daily rollups", True),
+    "marts": ("degradation, devices and alerting", True),
+    "data_quality": ("rejected points with their reasons", True),
+    "reference": ("seeds and snapshots", False),
+    "other": ("bookkeeping and objects of other tools", False),
+}
+
+
+def model_layers(project_dir: Path) -> dict[str, str]:
+    """Each dbt model's layer: the folder it lives in under models/ (seeds and snapshots: reference)."""
+    layers = {path.stem: "reference" for path in (project_dir / "dbt_project" / "seeds").glob("*.csv")}
+    models = project_dir / "dbt_project" / "models"
+    for path in models.rglob("*.sql"):
+        layers[path.stem] = path.relative_to(models).parts[0]
+    for path in (project_dir / "dbt_project" / "snapshots").glob("*.yml"):
+        layers.update({name: "reference" for name in _snapshot_names(path)})
+    return layers
+
+
+def database_summary(
+    settings: ConnectionSettings, raw_schema: str, models_schema: str, project_dir: Path
+) -> list[dict[str, Any]]:
+    """Every table, view and materialized view outside the system schemas, with its row count and
+    its layer (LAYERS), in the order of the layers."""
+    layers = model_layers(project_dir)
     with connect(settings) as connection:
         has_timescaledb = connection.execute(
             "select exists (select 1 from pg_extension where extname = 'timescaledb')"
@@ -77,8 +109,16 @@ def database_summary(settings: ConnectionSettings) -> list[dict[str, Any]]:
             count = connection.execute(
                 sql.SQL("select count(*) from {}.{}").format(sql.Identifier(schema), sql.Identifier(name))
             ).fetchone()
-            summary.append({"schema": schema, "name": name, "kind": kind, "rows": count[0] if count else 0})
-        return summary
+            if schema == raw_schema:
+                layer = "raw"
+            elif schema == models_schema or schema.startswith(f"{models_schema}_"):
+                layer = layers.get(name, "other")
+            else:
+                layer = "other"
+            rows = count[0] if count else 0
+            summary.append({"layer": layer, "schema": schema, "name": name, "kind": kind, "rows": rows})
+        order = list(LAYERS)
+        return sorted(summary, key=lambda row: (order.index(row["layer"]), row["schema"], row["name"]))
 
 
 def soc_alerts(settings: ConnectionSettings, schema: str | None = None) -> dict[str, list[dict[str, Any]]]:
@@ -98,3 +138,8 @@ def soc_alerts(settings: ConnectionSettings, schema: str | None = None) -> dict[
             query = sql.SQL(f"select {columns} from {{}} order by {order}").format(sql.Identifier(schema, view))
             alerts[kind] = connection.cursor(row_factory=dict_row).execute(query).fetchall()
     return alerts
+
+
+def _snapshot_names(path: Path) -> list[str]:
+    content = yaml.safe_load(path.read_text()) or {}
+    return [snapshot["name"] for snapshot in content.get("snapshots", []) if isinstance(snapshot, dict)]

@@ -58,26 +58,26 @@ def require_transformation_tables(
 
 
 def prune_transformed_pieces(
-    settings: ConnectionSettings, raw_schema: str, dbt_schema: str, keep_days: int, dry_run: bool = False
+    settings: ConnectionSettings, raw_schema: str, dbt_schema: str, older_than_ms: int, dry_run: bool = False
 ) -> PruneResult:
-    """Delete raw pieces loaded more than keep_days ago that dbt has transformed; return what went."""
+    """Delete raw pieces loaded more than older_than_ms ago that dbt has transformed; return what went."""
     raw = sql.Identifier(raw_schema)
     with connect(settings) as connection:
         require_transformation_tables(connection, settings, raw_schema, dbt_schema, "prune")
         prunable = sql.SQL(
             "from {raw}.telemetry_pieces as pieces"
-            " where pieces.loaded_at < now() - make_interval(days => %s) and {transformed}"
+            " where pieces.loaded_at < now() - make_interval(secs => %s / 1000.0) and {transformed}"
             " and not exists (select 1 from {raw}.latest_readings as latest where latest.piece_id = pieces.piece_id)"
         ).format(raw=raw, transformed=is_transformed(dbt_schema))
         totals = sql.SQL("select count(*), coalesce(sum(point_count), 0), coalesce(sum(pg_column_size(payload)), 0) ")
         if dry_run:
-            row = connection.execute(totals + prunable, [keep_days]).fetchone()
+            row = connection.execute(totals + prunable, [older_than_ms]).fetchone()
         else:
             delete = sql.SQL(
                 "with pruned as (delete {prunable} returning point_count, pg_column_size(payload) as size)"
                 " select count(*), coalesce(sum(point_count), 0), coalesce(sum(size), 0) from pruned"
             ).format(prunable=prunable)
-            row = connection.execute(delete, [keep_days]).fetchone()
+            row = connection.execute(delete, [older_than_ms]).fetchone()
             try:
                 connection.execute(sql.SQL("vacuum {}.telemetry_pieces").format(raw))
             except psycopg.Error as exc:

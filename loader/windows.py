@@ -22,7 +22,8 @@ from psycopg import sql
 from loader.errors import LoaderError
 
 ROUTINE_SCOPE = ""
-DURATION_UNITS_MS = {"s": 1_000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
+DURATION_UNITS_MS = {"ms": 1, "s": 1_000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
+_DURATION_PART = r"(\d+(?:\.\d+)?)(ms|s|m|h|d)"
 DEFAULT_WINDOW = "1d"
 DEFAULT_LOOKBACK = "5m"
 
@@ -58,13 +59,14 @@ class WindowPlan:
         return f"backfill {_iso(self.since_ms)}..{until}"
 
 
-def parse_duration(text: str) -> int:
-    """'90s', '5m', '6h', '1d' (or a sum such as '1h30m') as milliseconds."""
-    parts = re.fullmatch(r"(?:\d+[smhd])+", text.strip().lower())
+def parse_duration(text: str, allow_zero: bool = False) -> int:
+    """'500ms', '90s', '1.5m', '6h', '1d' (or a sum such as '1h30m') as milliseconds: the one duration
+    syntax of every option that takes a span of time."""
+    parts = re.fullmatch(f"(?:{_DURATION_PART})+", text.strip().lower())
     if not parts:
         raise LoaderError(f"{text!r} is not a duration: write e.g. 30s, 5m, 6h or 1d.")
-    total = sum(int(number) * DURATION_UNITS_MS[unit] for number, unit in re.findall(r"(\d+)([smhd])", parts[0]))
-    if total <= 0:
+    total = round(sum(float(number) * DURATION_UNITS_MS[unit] for number, unit in re.findall(_DURATION_PART, parts[0])))
+    if total <= 0 and not (allow_zero and total == 0):
         raise LoaderError(f"{text!r} is not a duration longer than zero.")
     return total
 

@@ -72,7 +72,8 @@ def test_a_low_reading_alerts_as_soon_as_it_is_landed_and_resolves_when_soc_reco
     [silent_line] = [line for line in checked.splitlines() if line.startswith("NO DATA")]
     assert HEERLEN in silent_line
     assert re.match(r"NO DATA for 6\d minutes", silent_line), silent_line  # silent an hour and the test's time
-    as_json = json.loads(invoke(["check-soc", "--database-url", backend.settings.conninfo, "--json"], 5).output)
+    checked_json = invoke(["check-soc", "--database-url", backend.settings.conninfo, "--format", "json"], 5).output
+    as_json = json.loads(checked_json)
     assert (as_json["low_soc"], [row["device_id"] for row in as_json["no_data"]]) == ([], [HEERLEN])
 
 
@@ -85,7 +86,8 @@ def test_follow_mode_lands_new_readings_without_a_restart_and_stops_cleanly(
     stdout_path, stderr_path = tmp_path / "stdout", tmp_path / "stderr"
     with stdout_path.open("w") as stdout_file, stderr_path.open("w") as stderr_file:
         process = subprocess.Popen(
-            [str(BIN_DIR / "loader"), *load_args(postgres_backend.settings, str(source), "--follow", "0.3", "--json")],
+            [str(BIN_DIR / "loader"),
+             *load_args(postgres_backend.settings, str(source), "--follow", "300ms", "--format", "json")],
             stdout=stdout_file, stderr=stderr_file, text=True,
         )  # fmt: skip
     try:

@@ -81,7 +81,7 @@ def test_compaction_merges_each_series_day_into_one_piece_and_raw_rebuilds_the_s
         assert backend.scalar("select count(*) from raw.telemetry_pieces") == pieces_before
 
     # The next load compacts by default (here one that finds nothing new to land).
-    summary = json.loads(invoke(load_args(backend.settings, str(correction), "--json")).output)
+    summary = json.loads(invoke(load_args(backend.settings, str(correction), "--format", "json")).output)
     assert summary["compaction"]["pieces_merged"] == merged
     assert summary["compaction"]["series_days"] == days
     assert summary["compaction"]["http_file_records_removed"] >= 2 * 16

@@ -25,7 +25,7 @@ def series_of(folder: Path, device_id: str) -> dict[str, list]:
 
 
 def test_same_seed_writes_the_same_fleet_byte_for_byte(tmp_path: Path) -> None:
-    args = ["--devices", "2", "--days", "0.5", "--interval", "30", "--seed", "7"]
+    args = ["--devices", "2", "--period", "12h", "--interval", "30s", "--seed", "7"]
     invoke(["generate", str(tmp_path / "a"), *args])
     invoke(["generate", str(tmp_path / "b"), *args, "--workers", "1"])
     invoke(["generate", str(tmp_path / "c"), *args[:-1], "8"])

@@ -72,7 +72,8 @@ def test_a_server_that_keeps_failing_exits_1_with_one_sentence(postgres_backend:
     api.faults["/assets"] = [503] * 10
     with serve(api) as url:
         result = invoke(
-            [*load_args(postgres_backend.settings, url), "--http-attempts", "2", "--http-timeout", "1"], expected_exit=1
+            [*load_args(postgres_backend.settings, url), "--http-attempts", "2", "--http-timeout", "1s"],
+            expected_exit=1,
         )
     assert result.output.strip().startswith("Error: The API kept failing for")
     assert result.output.strip().endswith("HTTP 503 after 2 attempts.")

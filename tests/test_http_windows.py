@@ -130,11 +130,11 @@ def test_a_routine_run_asks_from_the_cursor_less_the_lookback_and_lands_only_lat
     write_device(tmp_path, device, on_time)
     api = FakeApi(tmp_path)
     with serve(api) as url:
-        first = invoke([*load_args(postgres_backend.settings, url, "--json")])
+        first = invoke([*load_args(postgres_backend.settings, url, "--format", "json")])
         cursor = cursors(postgres_backend)[device]
         # A reading three minutes old reaches the vendor only now, plus one newer reading.
         write_device(tmp_path, device, sorted([*on_time, [now - 3 * minute, 21.5], [cursor + 1, 21.0]]))
-        second = invoke([*load_args(postgres_backend.settings, url, "--json", "--lookback", "5m")])
+        second = invoke([*load_args(postgres_backend.settings, url, "--format", "json", "--lookback", "5m")])
 
     first_request, second_request = (parse_qs(urlsplit(request).query) for request in telemetry_requests(api))
     assert "from" not in first_request, "with no cursor yet the first run asks for everything up to now"
@@ -171,7 +171,7 @@ def test_an_api_without_time_ranges_is_asked_for_whole_responses(postgres_backen
 def test_a_backfill_of_a_directory_or_without_a_start_is_refused_in_one_sentence(
     postgres_backend: Backend, fleet: Path
 ) -> None:
-    result = invoke([*load_args(postgres_backend.settings, str(fleet)), *BACKFILL], expected_exit=1)
+    result = invoke([*load_args(postgres_backend.settings, str(fleet)), *BACKFILL], expected_exit=2)
     assert result.output.startswith(f"Error: Source {fleet} cannot be asked for a time range")
     result = invoke([*load_args(postgres_backend.settings, str(fleet)), "--until", "2026-01-04"], expected_exit=2)
     assert "--until needs --since" in result.output

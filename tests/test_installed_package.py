@@ -63,8 +63,8 @@ def test_the_installed_loader_generates_loads_and_builds_from_any_folder(
     assert where.stdout.startswith(str(installed.parent)), where.stdout  # the wheel's copy, not the checkout
     assert "Usage: loader" in run(installed, elsewhere, "loader", "--help").stdout
 
-    generated = run(installed, elsewhere, "loader", "generate", "fleet", "--devices", "2", "--days", "1",
-                    "--interval", "300")  # fmt: skip
+    generated = run(installed, elsewhere, "loader", "generate", "fleet", "--devices", "2", "--period", "1d",
+                    "--interval", "5m")  # fmt: skip
     assert (elsewhere / "fleet" / "ground_truth.json").exists(), generated.stdout
     url = postgres_backend.settings.conninfo
     run(installed, elsewhere, "loader", "load", "fleet", "--database-url", url, "--no-progress")

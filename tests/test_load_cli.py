@@ -28,7 +28,7 @@ def test_dry_run_reports_what_would_land_and_writes_nothing(postgres_backend: Ba
 
 
 def test_json_summary_is_machine_readable(postgres_backend: Backend) -> None:
-    result = invoke(load_args(postgres_backend.settings, str(SAMPLE_DATA), "--json"))
+    result = invoke(load_args(postgres_backend.settings, str(SAMPLE_DATA), "--format", "json"))
     summary = json.loads(result.output)
     assert summary["status"] == "succeeded"
     assert (summary["pieces_landed"], summary["points_landed"], summary["files_landed"]) == (25, 375, 4)
@@ -73,7 +73,7 @@ def test_status_lists_recent_loads_newest_first(postgres_backend: Backend) -> No
     assert lines[0].startswith("started (UTC)")
     assert len(lines) == 3
     assert "succeeded" in lines[1] and "succeeded" in lines[2]
-    loads = json.loads(invoke(["status", "--database-url", url, "--json"]).output)
+    loads = json.loads(invoke(["status", "--database-url", url, "--format", "json"]).output)
     assert [load["pieces_landed"] for load in loads] == [0, 25]
 
 

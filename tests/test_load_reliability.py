@@ -113,12 +113,14 @@ def wait_for_committed_counts(backend: Backend, process: subprocess.Popen[str]) 
 
 
 def pieces_to_land(backend: Backend, source: Path) -> int:
-    dry_run = invoke(load_args(backend.settings, str(source), "--max-points", str(MAX_POINTS), "--dry-run", "--json"))
+    dry_run = invoke(
+        load_args(backend.settings, str(source), "--max-points", str(MAX_POINTS), "--dry-run", "--format", "json")
+    )
     return json.loads(dry_run.output)["pieces_landed"]
 
 
 def assert_died_load_is_interrupted_and_rerun_lands_the_rest(backend: Backend, source: Path, expected: int) -> None:
-    died = json.loads(invoke(["status", "--database-url", backend.settings.conninfo, "--json"]).output)[0]
+    died = json.loads(invoke(["status", "--database-url", backend.settings.conninfo, "--format", "json"]).output)[0]
     assert died["status"] == "interrupted"
     committed = backend.scalar("select count(*) from raw.telemetry_pieces where load_id = %s", [died["load_id"]])
     committed_points = backend.scalar(
@@ -128,7 +130,7 @@ def assert_died_load_is_interrupted_and_rerun_lands_the_rest(backend: Backend, s
     assert (died["pieces_landed"], died["points_landed"]) == (committed, committed_points)
 
     rerun = json.loads(
-        invoke(load_args(backend.settings, str(source), "--max-points", str(MAX_POINTS), "--json")).output
+        invoke(load_args(backend.settings, str(source), "--max-points", str(MAX_POINTS), "--format", "json")).output
     )
     assert rerun["pieces_landed"] == expected - committed
     assert backend.scalar("select count(*) from raw.telemetry_pieces") == expected

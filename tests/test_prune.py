@@ -19,7 +19,7 @@ def test_prune_removes_only_old_transformed_pieces_and_the_next_build_still_runs
     sample_built_backend: Backend, tmp_path: Path
 ) -> None:
     backend = sample_built_backend
-    # A piece landed after the build: not transformed yet, so --keep-days 0 must keep it.
+    # A piece landed after the build: not transformed yet, so --older-than 0s must keep it.
     late = tmp_path / "late"
     shutil.copytree(SAMPLE_DATA / "assets", late / "assets")
     (late / "telemetry").mkdir()
@@ -31,12 +31,12 @@ def test_prune_removes_only_old_transformed_pieces_and_the_next_build_still_runs
     prunable = 25 - pointed_at
     url = ["--database-url", backend.settings.conninfo]
 
-    dry = invoke(["prune", "--keep-days", "0", "--dry-run", *url])
+    dry = invoke(["prune", "--older-than", "0s", "--dry-run", *url])
     assert dry.output.startswith(f"Would remove {prunable} raw pieces")
     assert backend.scalar("select count(*) from raw.telemetry_pieces") == 26
-    assert invoke(["prune", "--keep-days", "1", *url]).output.startswith("Removed 0 raw pieces")
+    assert invoke(["prune", "--older-than", "1d", *url]).output.startswith("Removed 0 raw pieces")
 
-    removed = invoke(["prune", "--keep-days", "0", *url])
+    removed = invoke(["prune", "--older-than", "0s", *url])
     assert removed.output.startswith(f"Removed {prunable} raw pieces")
     assert "MB of payload" in removed.output
     assert backend.scalar("select count(*) from raw.telemetry_pieces") == 26 - prunable
@@ -49,7 +49,7 @@ def test_prune_removes_only_old_transformed_pieces_and_the_next_build_still_runs
 
 def test_prune_without_a_dbt_build_says_there_is_nothing_to_prune(postgres_backend: Backend) -> None:
     invoke(load_args(postgres_backend.settings, str(SAMPLE_DATA)))
-    result = invoke(["prune", "--keep-days", "0", "--database-url", postgres_backend.settings.conninfo],
+    result = invoke(["prune", "--older-than", "0s", "--database-url", postgres_backend.settings.conninfo],
                     expected_exit=1)  # fmt: skip
     assert "Nothing to prune: analytics_staging.stg_raw__telemetry_pieces does not exist" in result.output
     assert postgres_backend.scalar("select count(*) from raw.telemetry_pieces") == 25

@@ -65,7 +65,7 @@ def test_a_time_range_and_the_table_format(built: Backend) -> None:
     expected = expected_rows(built)
     start, end = expected[2][0], expected[5][0]
     stdout, _ = readings(
-        built, "--device", UTRECHT, "--start", f"{start:%Y-%m-%dT%H:%M:%S}", "--end", f"{end:%Y-%m-%dT%H:%M:%S}"
+        built, "--device", UTRECHT, "--since", f"{start:%Y-%m-%dT%H:%M:%S}", "--until", f"{end:%Y-%m-%dT%H:%M:%S}"
     )
     lines = stdout.strip().splitlines()
     assert lines[0].startswith("recorded_at (UTC)")
@@ -84,13 +84,13 @@ def test_an_unknown_metric_names_the_devices_metrics_and_exits_2(built: Backend)
     assert expected in result.stderr
     assert METRIC in result.stderr.split("its metrics:")[1]
     # A known metric with nothing in the range is an answer, not an error.
-    _, stderr = readings(built, "--device", UTRECHT, "--start", "2001-01-01", "--end", "2001-01-02")
+    _, stderr = readings(built, "--device", UTRECHT, "--since", "2001-01-01", "--until", "2001-01-02")
     assert stderr.startswith(f"0 readings of {METRIC}")
 
 
 def test_a_start_after_the_end_is_a_usage_error(built: Backend) -> None:
-    _, stderr = readings(built, "--device", UTRECHT, "--start", "2026-02-01", "--end", "2026-01-01", expected_exit=2)
-    assert "--start 2026-02-01T00:00:00 is not before --end 2026-01-01T00:00:00." in stderr
+    _, stderr = readings(built, "--device", UTRECHT, "--since", "2026-02-01", "--until", "2026-01-01", expected_exit=2)
+    assert "--since 2026-02-01T00:00:00 is not before --until 2026-01-01T00:00:00." in stderr
 
 
 def test_readings_not_transformed_yet_come_only_when_asked_and_are_marked(built: Backend, tmp_path: Path) -> None:

@@ -40,7 +40,7 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def load_json(backend: Backend, source: str, endpoint: str, *args: str) -> dict:
-    result = invoke([*load_args(backend.settings, source, "--json", *args)], env=s3_environment(endpoint))
+    result = invoke([*load_args(backend.settings, source, "--format", "json", *args)], env=s3_environment(endpoint))
     return json.loads(result.output)
 
 

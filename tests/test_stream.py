@@ -66,7 +66,7 @@ def fleet_messages(folder: Path, points_per_message: int = 20) -> tuple[list[tup
 def stream_process(backend: Backend, broker: Mosquitto, *args: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [str(BIN_DIR / "loader"), "stream", f"{broker.url}/battery/+/telemetry", "--database-url",
-         backend.settings.conninfo, "--batch-seconds", "0.2", "--client-id", "test-loader", "--json", *args],
+         backend.settings.conninfo, "--batch-every", "200ms", "--client-id", "test-loader", "--format", "json", *args],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
 
@@ -113,7 +113,7 @@ def test_a_streamed_fleet_lands_every_reading_once_and_builds(
     # A stream compacts raw when it starts (and hourly): a message's pieces are tiny. Made due by age.
     pieces = postgres_backend.count("select count(*) from raw.telemetry_pieces")
     postgres_backend.execute("update raw.telemetry_pieces set loaded_at = loaded_at - interval '3 days'")
-    again = stream_process(postgres_backend, broker, "--exit-when-idle", "1")
+    again = stream_process(postgres_backend, broker, "--exit-when-idle", "1s")
     output, _ = again.communicate(timeout=120)
     assert again.returncode == 0, output
     assert "Merged " in output
@@ -238,7 +238,7 @@ def test_a_scheduled_run_drains_what_the_broker_kept_while_it_was_away_and_exits
     publisher.publish_all(messages)
     publisher.close()
 
-    drain = stream_process(postgres_backend, broker, "--exit-when-idle", "1")
+    drain = stream_process(postgres_backend, broker, "--exit-when-idle", "1s")
     output, _ = drain.communicate(timeout=120)
     assert drain.returncode == 0, output
     assert landed_points(postgres_backend.settings) == points

@@ -71,7 +71,7 @@ def test_a_build_waits_for_a_running_one_when_asked_to(postgres_backend: Backend
     invoke(load_args(postgres_backend.settings, str(SAMPLE_DATA)))
     first = start_build(postgres_backend, tmp_path / "first")
     wait_for_build_lock(postgres_backend, first)
-    second = start_build(postgres_backend, tmp_path / "second", "--wait", "1200")
+    second = start_build(postgres_backend, tmp_path / "second", "--wait", "20m")
 
     outputs = [process.communicate(timeout=1800)[0] for process in (first, second)]
     assert [first.returncode, second.returncode] == [0, 0], [output[-3000:] for output in outputs]
