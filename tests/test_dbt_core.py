@@ -217,7 +217,14 @@ def assert_incremental_models_equal_a_rebuild(
     downstream = [f"{model}+" for model in incremental_models]
     run_dbt(backend.settings, work, "run", "--full-refresh", "-s", *downstream, "--vars", rebuild_vars)
     for model in incremental_models:
-        assert contents(model) == built_incrementally[model], f"{model}: incremental rounds differ from a rebuild"
+        rebuilt = contents(model)
+        only_rebuilt = sorted(set(rebuilt) - set(built_incrementally[model]))[:5]
+        only_incremental = sorted(set(built_incrementally[model]) - set(rebuilt))[:5]
+        assert rebuilt == built_incrementally[model], (
+            f"{model}: incremental rounds differ from a rebuild ({len(rebuilt)} vs "
+            f"{len(built_incrementally[model])} rows);\nonly in the rebuild: {only_rebuilt}\n"
+            f"only built incrementally: {only_incremental}"
+        )
 
 
 def now_ms(now: datetime) -> int:
