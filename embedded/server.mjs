@@ -75,6 +75,34 @@ function authenticationError(user) {
   return Buffer.concat([header, body]);
 }
 
+// PGlite answers the startup message with its own AuthenticationMD5Password request and then accepts
+// any password. The client has already authenticated here, and some clients (Go's pq, which the
+// postgres exporter uses) refuse a second request: so that request is answered here, and only
+// PGlite's AuthenticationOk and what follows reach the client.
+function answerPGlitesPasswordRequest(socket, user) {
+  const write = socket.write.bind(socket);
+  socket.write = (chunk, ...rest) => {
+    const data = Buffer.from(chunk);
+    const isAuthentication = data.length >= 9 && data[0] === 0x52;
+    if (isAuthentication && data.readInt32BE(1) === 12 && data.readInt32BE(5) === 5) {
+      socket.write = write; // once: from here on PGlite's replies go straight to the client
+      const pglitesSalt = data.subarray(9, 13);
+      const body = Buffer.from(`md5${md5(Buffer.concat([Buffer.from(md5(password + user)), pglitesSalt]))}\0`);
+      const message = Buffer.alloc(5);
+      message.write("p", 0);
+      message.writeInt32BE(body.length + 4, 1);
+      queueMicrotask(() => socket.emit("data", Buffer.concat([message, body])));
+      const after = data.subarray(13);
+      if (after.length) return write(after, ...rest);
+      const done = rest.find((argument) => typeof argument === "function");
+      if (done) process.nextTick(done);
+      return true;
+    }
+    if (isAuthentication && data.readInt32BE(5) === 0) socket.write = write; // AuthenticationOk at once
+    return write(chunk, ...rest);
+  };
+}
+
 const handleConnection = server.handleConnection.bind(server);
 server.handleConnection = (socket) => {
   let received = Buffer.alloc(0);
@@ -82,6 +110,7 @@ server.handleConnection = (socket) => {
   let salt = null;
   const handOver = () => {
     socket.off("data", onData);
+    if (salt !== null) answerPGlitesPasswordRequest(socket, startupUser(startup));
     socket.pause();
     socket.unshift(Buffer.concat([startup ?? Buffer.alloc(0), received]));
     Promise.resolve(handleConnection(socket)).finally(() => socket.resume());

@@ -41,15 +41,13 @@ class AlertingStack:
         return [alert for alert in alerts if name is None or alert["labels"].get("alertname") == name]
 
 
-def _wait_ready(url: str, process: subprocess.Popen, what: str, timeout_s: float = 90) -> None:
-    # Generous: the exporter's /metrics runs its queries first, which on a machine busy with other
-    # tests' builds took longer than a second an attempt and 30 s in all (seen under 3 pytest workers).
+def _wait_ready(url: str, process: subprocess.Popen, what: str, timeout_s: float = 30) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise StackUnavailable(f"{what} exited with code {process.returncode}")
         try:
-            with urllib.request.urlopen(url, timeout=10):
+            with urllib.request.urlopen(url, timeout=1):
                 return
         except OSError:
             time.sleep(0.1)
