@@ -177,29 +177,35 @@ class _LoaderGroup(click.Group):
             ctx.exit(error.exit_code)
 
 
-@click.group(
-    cls=_LoaderGroup,
-    context_settings=CONTEXT_SETTINGS,
-    epilog="\b\nExit codes:\n" + "\n".join(f"  {code}  {meaning}" for code, meaning in exit_codes.MEANINGS.items()),
-)
+# The top-level help, in the terminal and in the docs site's generated CLI reference (which renders
+# it as Markdown: hence list items, which read as lines in both).
+CLI_HELP = """Land battery telemetry API responses raw, as JSONB, for dbt to transform.
+
+Typical use:
+
+\b
+- `loader db start`: only for the embedded TimescaleDB (development)
+- `loader load`: land data/ (or an API URL, or s3://bucket/prefix) into the raw schema
+- `loader stream URL`: or land what devices publish to an MQTT broker, as it arrives
+- `loader readings --device NAME --metric NAME`: a device's readings, no SQL needed
+- `loader build`: dbt build, transforming into battery_telemetry and the marts
+- `loader summary`: rows per table, layer by layer
+- `loader status`: what the last loads did
+
+The connection comes from the dbt profile 'battery_telemetry' (profiles.yml), so dbt and the
+loader share one config. Options speak one vocabulary: --since/--until for time ranges,
+--format for output, durations as 30s, 5m, 6h or 7d.
+
+Exit codes:
+
+\b
+""" + "\n".join(f"- {code}: {meaning}" for code, meaning in exit_codes.MEANINGS.items())
+
+
+@click.group(cls=_LoaderGroup, context_settings=CONTEXT_SETTINGS, help=CLI_HELP)
 @click.version_option(__version__, prog_name="loader")
 def cli() -> None:
-    """Land battery telemetry API responses raw, as JSONB, for dbt to transform.
-
-    \b
-    Typical use:
-      loader db start        # only for the embedded TimescaleDB (development)
-      loader load            # land data/ (or an API URL, or s3://bucket/prefix) into the raw schema
-      loader stream URL      # or land what devices publish to an MQTT broker, as it arrives
-      loader readings --device NAME --metric NAME   # a device's readings, no SQL needed
-      loader build           # dbt build: transform into battery_telemetry and the marts
-      loader summary         # rows per table, layer by layer
-      loader status          # what the last loads did
-
-    The connection comes from the dbt profile 'battery_telemetry' (profiles.yml), so dbt and the
-    loader share one config. Options speak one vocabulary: --since/--until for time ranges,
-    --format for output, durations as 30s, 5m, 6h or 7d.
-    """
+    pass
 
 
 class _Bar(Progress):

@@ -85,7 +85,7 @@ def test_the_help_lists_every_exit_code() -> None:
     codes = {value for name, value in vars(exit_codes).items() if name.isupper() and isinstance(value, int)}
     assert set(exit_codes.MEANINGS) == codes
     shown = invoke(["--help"]).output.split("Exit codes:")[1]
-    assert all(f"  {code}  {exit_codes.MEANINGS[code]}" in shown for code in codes)
+    assert all(f"- {code}: {exit_codes.MEANINGS[code]}" in shown for code in codes)
 
 
 # An invocation per old spelling that gets past option parsing and then stops without a server.
