@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import json
 import os
-import re
 import subprocess
 import sys
 import threading
@@ -20,7 +19,7 @@ import psycopg
 from loader import __version__, exit_codes
 from loader.compaction import DEFAULT_COMPACT_AFTER, CompactionResult, compact_raw_pieces
 from loader.connection import connect
-from loader.deprecated_options import renamed_options
+from loader.deprecated_options import bare_seconds, renamed_options
 from loader.embedded import DEFAULT_PASSWORD, EmbeddedServer
 from loader.errors import LoaderError
 from loader.follow import rounds, stop_on_signals
@@ -66,12 +65,10 @@ class _Duration(click.ParamType):
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
         if isinstance(value, int):
             return value
-        text = str(value).strip()
-        if re.fullmatch(r"\d+(?:\.\d+)?", text):
-            option = param.opts[0] if param is not None and param.opts else "a duration"
-            click.echo(f"Note: a bare number for {option} is deprecated and goes in the next release; "
-                       f"write {text}s.", err=True)  # fmt: skip
-            text += "s"
+        option = param.opts[0] if param is not None and param.opts else "a duration"
+        text, notice = bare_seconds(option, str(value).strip())
+        if notice:
+            click.echo(notice, err=True)
         try:
             return parse_duration(text, allow_zero=self.allow_zero)
         except LoaderError as error:

@@ -7,6 +7,7 @@ spelling from before is rewritten to today's before click parses the command lin
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -38,6 +39,19 @@ RENAMED: dict[str, dict[str, Renamed]] = {
 }
 
 
+def deprecation_notice(old: str, instead: str) -> str:
+    """The one line an old spelling prints: `instead` says what to write now."""
+    return f"Note: {old} is deprecated and goes in the next release; {instead}."
+
+
+def bare_seconds(option: str, text: str) -> tuple[str, str | None]:
+    """A duration as the one syntax, from a bare number of seconds (how some options took it before),
+    and the notice that says so (None when `text` is no bare number)."""
+    if not re.fullmatch(r"\d+(?:\.\d+)?", text):
+        return text, None
+    return f"{text}s", deprecation_notice(f"a bare number for {option}", f"write {text}s")
+
+
 def renamed_options(command: str, args: list[str]) -> tuple[list[str], list[str]]:
     """`args` with old spellings replaced for `command`, and one notice per old spelling used."""
     table = {**RENAMED[ANY_COMMAND], **RENAMED.get(command, {})}
@@ -53,7 +67,7 @@ def renamed_options(command: str, args: list[str]) -> tuple[list[str], list[str]
         if renamed is None:
             rewritten.append(arg)
             continue
-        notices.append(f"Note: {name} is deprecated and goes in the next release; use {renamed.new}.")
+        notices.append(deprecation_notice(name, f"use {renamed.new}"))
         if renamed.flag_value is not None:
             rewritten += [renamed.new, renamed.flag_value]
             continue
