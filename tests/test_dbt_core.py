@@ -388,4 +388,10 @@ def test_docs_generate_shows_lineage_from_sources_to_every_model_and_exposure(
         "model.battery_telemetry.alert_soc_no_data",
     ]
     assert parents["exposure.battery_telemetry.pipeline_monitoring"] == ["model.battery_telemetry.pipeline_health"]
+    # The report site's pages end the lineage too, one dashboard exposure per page.
+    dashboards = {node: spec for node, spec in manifest["exposures"].items() if spec["type"] == "dashboard"}
+    assert sorted(dashboards) == [
+        f"exposure.battery_telemetry.report_{page}" for page in ("data_quality", "device", "fleet", "pipeline")
+    ]
+    assert "model.battery_telemetry.fct_capacity_monthly" in parents["exposure.battery_telemetry.report_device"]
     assert (tmp_path / "target" / "catalog.json").exists()

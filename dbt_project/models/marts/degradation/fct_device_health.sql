@@ -77,6 +77,11 @@ fade as (
         -- x in years from the month's start, so the slope is percentage points of SoH per year.
         -regr_slope(soh_apparent_pct, extract(epoch from month::timestamp) / 31557600.0) as fade_pct_per_year,
         regr_r2(soh_apparent_pct, extract(epoch from month::timestamp) / 31557600.0) as fade_r2,
+        -- The fitted line's SoH at the newest month; with the slope it draws the fit.
+        regr_intercept(soh_apparent_pct, extract(epoch from month::timestamp) / 31557600.0)
+        + regr_slope(soh_apparent_pct, extract(epoch from month::timestamp) / 31557600.0)
+        * extract(epoch from max(month)::timestamp) / 31557600.0 as fade_fit_soh_pct,
+        min(month) as fade_fit_first_month,
         count(*) as n_months,
         max(case when months_back = 1 then soh_apparent_pct end) as soh_apparent_pct,
         max(case when months_back = 1 then apparent_capacity_kwh end) as apparent_capacity_kwh,
@@ -176,6 +181,8 @@ final as (
         devices.ref_source,
         case when fade.n_months >= 3 then fade.fade_pct_per_year end as fade_pct_per_year,
         case when fade.n_months >= 3 then fade.fade_r2 end as fade_r2,
+        case when fade.n_months >= 3 then fade.fade_fit_soh_pct end as fade_fit_soh_pct,
+        case when fade.n_months >= 3 then fade.fade_fit_first_month end as fade_fit_first_month,
         coalesce(fade.n_months, 0) as n_months,
         daily_totals.lifetime_efc,
         daily_totals.lifetime_energy_in_kwh,
