@@ -1,7 +1,7 @@
 """The dbt project's structure rules, checked over dbt's manifest (what dbt_project_evaluator would check,
 written out for the few rules this project keeps): the DAG flows one way, only staging reads sources,
 every declared source is read, every model states its grain, marts read their refs through import CTEs
-at the top, every macro is documented with its arguments."""
+at the top, every macro is documented with its arguments and lives in a file named for it."""
 
 from __future__ import annotations
 
@@ -102,6 +102,9 @@ def structure_violations(manifest: dict) -> list[str]:
             continue
         if not macro["description"]:
             violations.append(f"{key} has no description in a _<folder>__macros.yml")
+        file_name = Path(macro["original_file_path"]).stem
+        if file_name not in (macro["name"], macro["name"].removeprefix("test_")):
+            violations.append(f"{key} lives in {file_name}.sql: a macro file holds one macro, named for it")
         signature = re.search(r"(?:macro|test)\s+\w+\((.*?)\)\s*-?%}", macro["macro_sql"], re.DOTALL)
         arguments = (
             {part.split("=")[0].strip() for part in signature.group(1).split(",") if part.strip()}
@@ -157,3 +160,16 @@ def test_an_undocumented_macro_argument_is_reported(tmp_path: Path) -> None:
     )
     violations = structure_violations(parse_manifest(project, tmp_path / "work"))
     assert any("bucket_start takes" in violation and "origin" in violation for violation in violations), violations
+
+
+def test_a_macro_in_a_file_named_otherwise_is_reported(tmp_path: Path) -> None:
+    project = copy_dbt_project(tmp_path / "project")
+    macros = project / "dbt_project" / "macros" / "timescaledb"
+    (macros / "first_by.sql").write_text(
+        (macros / "first_by.sql").read_text() + "\n" + (macros / "last_by.sql").read_text()
+    )
+    (macros / "last_by.sql").unlink()
+    violations = structure_violations(parse_manifest(project, tmp_path / "work"))
+    assert violations == [
+        "macro.battery_telemetry.last_by lives in first_by.sql: a macro file holds one macro, named for it"
+    ]

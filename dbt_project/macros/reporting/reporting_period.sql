@@ -7,9 +7,3 @@
         date_trunc('{{ period }}', ({{ time_column }}) at time zone '{{ var("reporting_timezone") }}')::date
     {%- endif -%}
 {%- endmacro %}
-
-
-{% macro reporting_period_start(period_date) -%}
-    {#- The instant a reporting period (a date from reporting_period) begins, in reporting_timezone. -#}
-    (({{ period_date }})::timestamp at time zone '{{ var("reporting_timezone") }}')
-{%- endmacro %}

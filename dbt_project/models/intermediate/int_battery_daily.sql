@@ -179,7 +179,9 @@ days_measured as (
             as soc_pinned_throughput_kwh,
         energy.soc_min,
         energy.soc_max,
-        energy.soc_seconds_weighted / nullif(energy.soc_seconds, 0) as soc_avg_time_weighted,
+        -- Rounded like the hours below: a day spent at 100 % must not average 100.00000000000001.
+        round((energy.soc_seconds_weighted / nullif(energy.soc_seconds, 0))::numeric, 6)::double precision
+            as soc_avg_time_weighted,
         -- Rounded: float sums of exactly split intervals can exceed a day by 1e-12.
         case when energy.soc_seconds > 0 then round((energy.seconds_soc_high / 3600.0)::numeric, 6)::double precision end
             as hours_soc_ge_90,

@@ -1,0 +1,3 @@
+{% macro build_log_relation() -%}
+    {{ adapter.quote(target.schema) }}.dbt_build_log
+{%- endmacro %}
