@@ -17,10 +17,9 @@ from pathlib import Path
 from typing import Any
 
 import click
-import psycopg
 
 from loader import __version__, exit_codes
-from loader.compaction import DEFAULT_COMPACT_AFTER, CompactionResult, compact_raw_pieces
+from loader.compaction import DEFAULT_COMPACT_AFTER, CompactionResult, compact_after_load, compact_raw_pieces
 from loader.connection import connect
 from loader.deprecated_options import bare_seconds, renamed_options
 from loader.embedded import DEFAULT_PASSWORD, EmbeddedServer
@@ -458,18 +457,11 @@ def load(
             bar.close()
         if dry_run or no_compact:
             return summary, None
-        try:
-            compaction = compact_raw_pieces(
-                settings,
-                raw_schema,
-                models_schema or settings.schema,
-                compact_after,
-                require_ledger=False,
-                on_wait=_say_on_stderr,
-            )
-        except (LoaderError, psycopg.Error) as exc:
-            # What landed stays landed: a failed compaction is said, and tried again by the next run.
-            _report_compaction(str(exc).strip().splitlines()[0])
+        compaction = compact_after_load(
+            settings, raw_schema, models_schema or settings.schema, compact_after, on_wait=_say_on_stderr
+        )
+        if isinstance(compaction, str):
+            _report_compaction(compaction)
             return summary, None
         return summary, compaction
 

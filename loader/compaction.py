@@ -27,14 +27,14 @@ from dataclasses import asdict, dataclass
 import psycopg
 from psycopg import sql
 
-from loader.connection import connect
+from loader.connection import connect, relation_exists
+from loader.errors import LoaderError
 from loader.job_locks import embedded_turn, is_shared_session_server
 from loader.landing import piece_hash
 from loader.retention import (
     LEDGER_TABLE,
     is_transformed,
     ledger_schema,
-    relation_exists,
     require_transformation_tables,
 )
 from loader.settings import ConnectionSettings
@@ -65,6 +65,24 @@ def shared_source(uris: list[str]) -> str:
     common = os.path.commonprefix(uris)  # noqa: RUF071 (URIs, compared by character on purpose)
     cut = max(common.rfind("/"), common.rfind("?"))
     return common[:cut] if cut > 0 else common
+
+
+def compact_after_load(
+    settings: ConnectionSettings,
+    raw_schema: str,
+    dbt_schema: str,
+    older_than_ms: int,
+    on_wait: Callable[[str], None] = lambda sentence: None,
+) -> CompactionResult | str:
+    """The compaction `loader load` and `loader stream` run by themselves: what is due, on a database
+    dbt has built. What landed stays landed, so a failure is returned as its sentence (the caller says
+    it on one line) and the next run tries again."""
+    try:
+        return compact_raw_pieces(
+            settings, raw_schema, dbt_schema, older_than_ms, require_ledger=False, on_wait=on_wait
+        )
+    except (LoaderError, psycopg.Error) as exc:
+        return str(exc).strip().splitlines()[0]
 
 
 def compact_raw_pieces(

@@ -18,6 +18,12 @@ def connect(settings: ConnectionSettings) -> psycopg.Connection:
         raise LoaderError(f"Cannot connect to the database {settings.display}: {reason}") from None
 
 
+def relation_exists(connection: psycopg.Connection, relation: str) -> bool:
+    """Whether `relation` ("schema.name") exists; the one way the loader asks."""
+    row = connection.execute("select to_regclass(%s) is not null", [relation]).fetchone()
+    return bool(row and row[0])
+
+
 def connection_failure(exc: psycopg.OperationalError, settings: ConnectionSettings) -> str:
     """libpq's reason on one line, every line of it (the last says what to check), and on the embedded
     target what to run when nothing listens."""

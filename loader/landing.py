@@ -24,7 +24,7 @@ import psycopg
 from psycopg import sql
 
 from loader import __version__, metrics
-from loader.connection import connect
+from loader.connection import connect, relation_exists
 from loader.errors import LoaderError, OptionsDoNotFit
 from loader.job_locks import embedded_turn, is_shared_session_server
 from loader.load_liveness import hold_load_lock, mark_interrupted_loads, release_load_lock, this_loader
@@ -187,8 +187,7 @@ class RawSink:
         # counts once, at its end, instead of once a document.
         self.counts_deferred = False
         if dry_run:
-            row = connection.execute("select to_regclass(%s) is not null", [f"{schema}.load_log"]).fetchone()
-            self.schema_exists = bool(row and row[0])
+            self.schema_exists = relation_exists(connection, f"{schema}.load_log")
 
     def _q(self, text: str) -> sql.Composed:
         return sql.SQL(text).format(schema=self.schema)

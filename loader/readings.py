@@ -18,7 +18,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from loader.connection import connect
+from loader.connection import connect, relation_exists
 from loader.errors import LoaderError
 from loader.migrations import DEFAULT_RAW_SCHEMA
 from loader.retention import is_transformed
@@ -70,8 +70,7 @@ def iter_readings(settings: ConnectionSettings, query: ReadingsQuery) -> Iterato
     schema = query.models_schema or settings.schema
     with connect(settings) as connection:
         for relation in ("battery_telemetry", "dim_devices"):
-            exists = connection.execute("select to_regclass(%s) is not null", [f"{schema}.{relation}"]).fetchone()
-            if not exists or not exists[0]:
+            if not relation_exists(connection, f"{schema}.{relation}"):
                 raise LoaderError(f"{schema}.{relation} does not exist yet: run `dbt build` first.")
         device_id, name = resolve_device(connection, schema, query.device)
         yield device_id, name

@@ -9,7 +9,7 @@ import yaml
 from psycopg import sql
 from psycopg.rows import dict_row
 
-from loader.connection import connect
+from loader.connection import connect, relation_exists
 from loader.errors import LoaderError
 from loader.load_liveness import interrupted_load_ids
 from loader.migrations import migrate
@@ -19,8 +19,7 @@ from loader.settings import ConnectionSettings
 def recent_loads(settings: ConnectionSettings, raw_schema: str, limit: int) -> list[dict[str, Any]]:
     """The newest loads; a 'running' load whose loader is gone shows as 'interrupted'."""
     with connect(settings) as connection:
-        exists = connection.execute("select to_regclass(%s) is not null", [f"{raw_schema}.load_log"]).fetchone()
-        if not exists or not exists[0]:
+        if not relation_exists(connection, f"{raw_schema}.load_log"):
             return []
         migrate(connection, raw_schema)  # a loader upgrade adds columns this reads
         interrupted = interrupted_load_ids(connection, raw_schema)
@@ -132,8 +131,7 @@ def soc_alerts(settings: ConnectionSettings, schema: str | None = None) -> dict[
     alerts: dict[str, list[dict[str, Any]]] = {}
     with connect(settings) as connection:
         for kind, (view, columns, order) in queries.items():
-            exists = connection.execute("select to_regclass(%s) is not null", [f"{schema}.{view}"]).fetchone()
-            if not exists or not exists[0]:
+            if not relation_exists(connection, f"{schema}.{view}"):
                 raise LoaderError(f"The alert view {schema}.{view} does not exist yet: run `dbt build` first.")
             query = sql.SQL(f"select {columns} from {{}} order by {order}").format(sql.Identifier(schema, view))
             alerts[kind] = connection.cursor(row_factory=dict_row).execute(query).fetchall()

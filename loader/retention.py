@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import psycopg
 from psycopg import sql
 
-from loader.connection import connect
+from loader.connection import connect, relation_exists
 from loader.errors import LoaderError
 from loader.settings import ConnectionSettings
 
@@ -38,11 +38,6 @@ def is_transformed(dbt_schema: str, piece: str = "pieces") -> sql.Composed:
         "({piece}.compacted_at is not null or exists (select 1 from {ledger} as ledger"
         " where ledger.piece_id = {piece}.piece_id and ledger.transformed_at is not null))"
     ).format(piece=sql.Identifier(piece), ledger=sql.Identifier(ledger_schema(dbt_schema), LEDGER_TABLE))
-
-
-def relation_exists(connection: psycopg.Connection, relation: str) -> bool:
-    row = connection.execute("select to_regclass(%s) is not null", [relation]).fetchone()
-    return bool(row and row[0])
 
 
 def require_transformation_tables(

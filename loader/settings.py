@@ -28,6 +28,8 @@ PROJECT_ROOT = _PACKAGE_DIR.parent if IS_CHECKOUT else _PACKAGE_DIR / "project"
 PROFILE_NAME = "battery_telemetry"
 EXAMPLE_PROFILES = PROJECT_ROOT / "profiles.yml.example"
 EMBEDDED_TARGET = "embedded"
+# Where dbt builds when a profile's target names no schema (as profiles.yml.example's targets do).
+DEFAULT_MODELS_SCHEMA = "analytics"
 
 
 @dataclass(frozen=True)
@@ -39,7 +41,7 @@ class ConnectionSettings:
     password: str
     sslmode: str = "prefer"
     target: str | None = None
-    schema: str = "analytics"
+    schema: str = DEFAULT_MODELS_SCHEMA
     profiles_path: Path | None = None
 
     @property
@@ -142,7 +144,7 @@ def resolve_connection(
             password=str(output.get("password") or output.get("pass") or ""),
             sslmode=str(output.get("sslmode", "prefer")),
             target=name,
-            schema=str(output.get("schema", "analytics")),
+            schema=str(output.get("schema", DEFAULT_MODELS_SCHEMA)),
             profiles_path=path,
         )
     except (TypeError, ValueError) as exc:

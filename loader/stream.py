@@ -41,13 +41,13 @@ import psycopg
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from loader.compaction import CompactionResult, compact_raw_pieces
+from loader.compaction import CompactionResult, compact_after_load
 from loader.connection import connect
 from loader.errors import LoaderError
 from loader.job_locks import embedded_turn, is_shared_session_server
 from loader.landing import LandingRun, LoadOptions, LoadSummary, Progress, RawSink, Rejection, end_failed, sha256_file
 from loader.migrations import migrate
-from loader.settings import ConnectionSettings
+from loader.settings import DEFAULT_MODELS_SCHEMA, ConnectionSettings
 from loader.sources import Document
 
 DEFAULT_TOPIC_FILTER = "battery/+/telemetry"
@@ -95,7 +95,7 @@ class StreamOptions:
     # Compact raw (loader/compaction.py) at the start and every compact_every_s: None = never.
     compact_after_ms: int | None = None
     compact_every_s: float = 3600.0
-    dbt_schema: str = "analytics"
+    dbt_schema: str = DEFAULT_MODELS_SCHEMA
 
 
 @dataclass
@@ -262,14 +262,10 @@ class Stream:
     def _compact(self, raw_schema: str) -> None:
         """Merge what is due; a failure is reported and the stream goes on (the next one tries again)."""
         assert self.options.compact_after_ms is not None
-        try:
-            result = compact_raw_pieces(self.settings, raw_schema, self.options.dbt_schema,
-                                        self.options.compact_after_ms, require_ledger=False,
-                                        on_wait=self.progress.waiting)  # fmt: skip
-        except (LoaderError, psycopg.Error) as exc:
-            self.on_compaction(str(exc).strip().splitlines()[0])
-            return
-        self.on_compaction(result)
+        self.on_compaction(
+            compact_after_load(self.settings, raw_schema, self.options.dbt_schema, self.options.compact_after_ms,
+                               on_wait=self.progress.waiting)
+        )  # fmt: skip
 
     def _idle_too_long(self, last_message: float) -> bool:
         idle_s = self.options.exit_when_idle_s

@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 import psycopg
 from psycopg import sql
 
+from loader.connection import relation_exists
 from loader.errors import LoaderError
 
 ROUTINE_SCOPE = ""
@@ -106,8 +107,7 @@ def _cut(start_ms: int, end_ms: int, plan: WindowPlan, overlap_until_ms: int | N
 def read_cursors(connection: psycopg.Connection, schema: str, source: str, scope: str) -> dict[str, int]:
     """Each device's cursor (epoch ms) for this source and scope (none before the schema has cursors,
     as in a dry run against a schema no loader of this version migrated yet)."""
-    exists = connection.execute("select to_regclass(%s) is not null", [f"{schema}.fetch_cursors"]).fetchone()
-    if not (exists and exists[0]):
+    if not relation_exists(connection, f"{schema}.fetch_cursors"):
         return {}
     rows = connection.execute(
         sql.SQL(
