@@ -11,12 +11,15 @@ waits on the first's uncommitted rows and then skips them.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor, as_completed
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
@@ -655,39 +658,71 @@ def run_load(
             f"Source {source.description} cannot be asked for a time range: --since and --until need an HTTP "
             "source whose API takes one."
         )
+    with load_session(settings, source, options, progress) as session:
+        summary = session.summary
+        run = LandingRun(session.sink, source, options, summary, progress)
+        asset_devices = run.land_assets()
+        if options.device_ids is not None:
+            devices = options.device_ids
+        elif options.only_asset_devices or not source.lists_devices:
+            devices = asset_devices
+        else:
+            devices = source.telemetry_devices(None)
+        if source.lists_devices:
+            summary.warnings += [f"skipped {path}: not a .json response" for path in source.skipped_files()]
+        progress.start(source.telemetry_bytes(devices))
+        windows = _plan_windows(session.sink, source, options, devices)
+        _land_devices(settings, run, devices, windows, _worker_count(options, session.shared_session, summary))
+        listed = set(asset_devices)
+        for device_id in devices:
+            # A file whose name is no device id was rejected for that already: one message per file.
+            if asset_devices and device_id not in listed and _is_uuid(device_id):
+                summary.warnings.append(f"telemetry for device {device_id}, which the assets list lacks")
+        if source.lists_devices and options.device_ids is None:
+            with_telemetry = set(devices)
+            summary.warnings += [
+                f"asset {device} has no telemetry" for device in asset_devices if device not in with_telemetry
+            ]
+    return session.summary
+
+
+@dataclass
+class LoadSession:
+    """One load (or stream) as load_log records it: its sink, its summary, and whether the database is
+    the embedded server, whose clients share one session."""
+
+    sink: RawSink
+    summary: LoadSummary
+    shared_session: bool
+
+
+@contextmanager
+def load_session(
+    settings: ConnectionSettings,
+    source: Source,
+    options: LoadOptions,
+    progress: Progress,
+    what: str = "load",
+    hold_turn: bool = True,
+) -> Iterator[LoadSession]:
+    """The life of a load, for `loader load` and `loader stream` alike: connect, migrate the raw schema,
+    record the load as running, and at the end record how it finished: succeeded, with rejects,
+    interrupted, or failed with its one-sentence reason (raised as a LoaderError). With hold_turn the
+    embedded server's turn is held throughout, else only while the load is recorded as started."""
     summary = LoadSummary(load_id=str(uuid.uuid4()), source=source.description, dry_run=options.dry_run)
     started = time.monotonic()
     connection = connect(settings)
     shared_session = is_shared_session_server(settings, connection)
-    with connection, embedded_turn(settings, shared_session, progress.waiting):
+    with connection, contextlib.ExitStack() as turn:
+        turn.enter_context(embedded_turn(settings, shared_session, progress.waiting))
         if not options.dry_run:
             migrate(connection, options.raw_schema)
         sink = RawSink(connection, options.raw_schema, summary.load_id, options.dry_run, options.latest_metrics)
         sink.begin_load(source.description)
-        run = LandingRun(sink, source, options, summary, progress)
+        if not hold_turn:
+            turn.close()
         try:
-            asset_devices = run.land_assets()
-            if options.device_ids is not None:
-                devices = options.device_ids
-            elif options.only_asset_devices or not source.lists_devices:
-                devices = asset_devices
-            else:
-                devices = source.telemetry_devices(None)
-            if source.lists_devices:
-                summary.warnings += [f"skipped {path}: not a .json response" for path in source.skipped_files()]
-            progress.start(source.telemetry_bytes(devices))
-            windows = _plan_windows(sink, source, options, devices)
-            _land_devices(settings, run, devices, windows, _worker_count(options, shared_session, summary))
-            listed = set(asset_devices)
-            for device_id in devices:
-                # A file whose name is no device id was rejected for that already: one message per file.
-                if asset_devices and device_id not in listed and _is_uuid(device_id):
-                    summary.warnings.append(f"telemetry for device {device_id}, which the assets list lacks")
-            if source.lists_devices and options.device_ids is None:
-                with_telemetry = set(devices)
-                summary.warnings += [
-                    f"asset {device} has no telemetry" for device in asset_devices if device not in with_telemetry
-                ]
+            yield LoadSession(sink, summary, shared_session)
         except KeyboardInterrupt:
             summary.status = "failed"
             summary.seconds = round(time.monotonic() - started, 3)
@@ -695,11 +730,10 @@ def run_load(
                 sink.finish_load(summary, "interrupted")
             raise
         except (LoaderError, psycopg.Error, OSError) as exc:
-            raise end_failed(sink, summary, exc, started, "load") from None
+            raise end_failed(sink, summary, exc, started, what) from None
         summary.status = "finished_with_rejects" if summary.has_rejects else "succeeded"
         summary.seconds = round(time.monotonic() - started, 3)
         sink.finish_load(summary)
-    return summary
 
 
 def end_failed(sink: RawSink, summary: LoadSummary, error: Exception, started: float, what: str) -> LoaderError:

@@ -19,16 +19,13 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, Literal, Union
+from typing import IO, Any, Literal, Protocol
 from urllib.parse import urlencode, urljoin, urlsplit
 
 import requests
 
 from loader.errors import LoaderError
 from loader.windows import Window
-
-if TYPE_CHECKING:
-    from loader.object_storage import S3Source
 
 AssetsOrTelemetry = Literal["assets", "telemetry"]
 TimeFormat = Literal["epoch-ms", "iso8601"]
@@ -333,8 +330,41 @@ def _connection_failure(exc: requests.ConnectionError) -> str:
     return re.sub(r"^\(?<?\w*Connection(?:Pool)?\(host=[^)]*\)>?:\s*", "", text)
 
 
-# What `loader load` reads from (object storage's class is imported only when used).
-Source = Union[DirectorySource, HttpSource, "S3Source"]
+class Source(Protocol):
+    """What the loader lands from: a directory, an HTTP API, object storage (loader/object_storage.py)
+    or a broker's messages (loader/stream.py). A source that lists its devices (a directory, a bucket)
+    is asked which it holds; one that does not (an API) gets them from its assets."""
+
+    description: str
+    lists_devices: bool
+
+    @property
+    def takes_time_ranges(self) -> bool:
+        """Whether telemetry can be asked for a time window (--since/--until, cursors)."""
+        ...
+
+    def assets(self) -> Iterator[Document]:
+        """The assets responses, page by page."""
+        ...
+
+    def telemetry_devices(self, device_ids: list[str] | None) -> list[str]:
+        """The devices to land telemetry of: `device_ids`, or all the source holds when None."""
+        ...
+
+    def telemetry_documents(self, device_id: str, windows: list[Window] | None = None) -> Iterator[Document]:
+        """A device's telemetry responses (one per window when windows are given)."""
+        ...
+
+    def telemetry_bytes(self, device_ids: list[str]) -> int | None:
+        """The bytes those devices' telemetry holds, for a progress bar; None when unknown."""
+        ...
+
+    def skipped_files(self) -> list[str]:
+        """What the source held that is no response (reported as warnings)."""
+        ...
+
+
+# Object storage's class is imported only when used: boto3 takes a moment to import.
 
 
 def open_source(location: str, http: HttpSettings | None = None, s3: S3Settings | None = None) -> Source:

@@ -30,25 +30,23 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import paho.mqtt.client as mqtt
-import psycopg
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from loader.compaction import CompactionResult, compact_after_load
-from loader.connection import connect
 from loader.errors import LoaderError
-from loader.job_locks import embedded_turn, is_shared_session_server
-from loader.landing import LandingRun, LoadOptions, LoadSummary, Progress, RawSink, Rejection, end_failed, sha256_file
-from loader.migrations import migrate
+from loader.job_locks import embedded_turn
+from loader.landing import LandingRun, LoadOptions, LoadSummary, Progress, Rejection, load_session, sha256_file
 from loader.settings import DEFAULT_MODELS_SCHEMA, ConnectionSettings
 from loader.sources import Document
+from loader.windows import Window
 
 DEFAULT_TOPIC_FILTER = "battery/+/telemetry"
 # A persistent session outlives the loader for this long: messages published meanwhile wait for it.
@@ -133,11 +131,28 @@ def as_response(payload: bytes) -> bytes:
 
 
 class _BrokerSource:
-    """What the landing code needs to know of a source, for a broker."""
+    """A broker as a source (loader/sources.py's protocol): its messages are pushed to the stream, which
+    lands each as a telemetry document; nothing is asked of it."""
 
     def __init__(self, broker: Broker) -> None:
         self.description = f"{broker.uri}/{broker.topic_filter}"
+        self.lists_devices = False
         self.takes_time_ranges = False
+
+    def assets(self) -> Iterator[Document]:
+        return iter(())
+
+    def telemetry_devices(self, device_ids: list[str] | None) -> list[str]:
+        return device_ids or []
+
+    def telemetry_documents(self, device_id: str, windows: list[Window] | None = None) -> Iterator[Document]:
+        return iter(())
+
+    def telemetry_bytes(self, device_ids: list[str]) -> int | None:
+        return None
+
+    def skipped_files(self) -> list[str]:
+        return []
 
 
 class Stream:
@@ -214,16 +229,9 @@ class Stream:
     def run(self) -> LoadSummary:
         options = self.options.load or LoadOptions()
         source = _BrokerSource(self.broker)
-        summary = LoadSummary(load_id=str(uuid.uuid4()), source=source.description)
-        started = time.monotonic()
-        connection = connect(self.settings)
-        shared_session = is_shared_session_server(self.settings, connection)
-        with connection:
-            with embedded_turn(self.settings, shared_session, self.progress.waiting):
-                migrate(connection, options.raw_schema)
-                sink = RawSink(connection, options.raw_schema, summary.load_id, False, options.latest_metrics)
-                sink.begin_load(source.description)
-            run = LandingRun(sink, source, options, summary, self.progress)  # type: ignore[arg-type]
+        # The embedded server's turn is taken per batch, so loads and builds run between batches.
+        with load_session(self.settings, source, options, self.progress, "stream", hold_turn=False) as session:
+            run = LandingRun(session.sink, source, options, session.summary, self.progress)
             try:
                 self._connect()
                 last_message = time.monotonic()
@@ -234,25 +242,16 @@ class Stream:
                         compacted_at = time.monotonic()
                     batch = self._next_batch()
                     if batch:
-                        with embedded_turn(self.settings, shared_session, self.progress.waiting):
+                        with embedded_turn(self.settings, session.shared_session, self.progress.waiting):
                             self._land(run, batch)
                         last_message = time.monotonic()  # idle from when the broker may send again
                     elif self._idle_too_long(last_message):
                         break
-                summary.status = "finished_with_rejects" if summary.has_rejects else "succeeded"
-            except KeyboardInterrupt:
-                summary.status = "failed"
-                sink.finish_load(summary, "interrupted")
-                raise
-            except (LoaderError, psycopg.Error) as error:
-                # Unacknowledged, the batch under way is sent again when the stream is back.
-                raise end_failed(sink, summary, error, started, "stream") from None
             finally:
+                # Unacknowledged, a batch under way is sent again when the stream is back.
                 self.client.disconnect()
                 self.client.loop_stop()
-            summary.seconds = round(time.monotonic() - started, 3)
-            sink.finish_load(summary)
-        return summary
+        return session.summary
 
     def _compaction_due(self, compacted_at: float | None) -> bool:
         if self.options.compact_after_ms is None:
