@@ -8,7 +8,6 @@ import functools
 import http.server
 import json
 import os
-import subprocess
 import sys
 import threading
 import time
@@ -19,37 +18,30 @@ from typing import Any
 import click
 
 from loader import __version__, exit_codes
+from loader.build import run_build
 from loader.compaction import DEFAULT_COMPACT_AFTER, CompactionResult, compact_after_load, compact_raw_pieces
-from loader.connection import connect
 from loader.deprecated_options import bare_seconds, renamed_options
 from loader.embedded import DEFAULT_PASSWORD, EmbeddedServer
 from loader.errors import LoaderError
 from loader.follow import rounds, stop_on_signals
 from loader.generate import FleetSpec, generate_fleet
-from loader.job_locks import (
-    BUILD_LOCK_HOLDER_ENV,
-    BuildAlreadyRunning,
-    build_lock,
-    embedded_turn,
-    is_shared_session_server,
-)
+from loader.job_locks import BuildAlreadyRunning
 from loader.landing import DEFAULT_CONCURRENCY, DEFAULT_LATEST_METRICS, LoadOptions, LoadSummary, Progress, run_load
 from loader.migrations import DEFAULT_RAW_SCHEMA
-from loader.object_storage import S3Settings
 from loader.readings import UNTRANSFORMED, Reading, ReadingsQuery, device_metrics, iter_readings
 from loader.report import DEFAULT_SITE_DIR, build_report
 from loader.reports import LAYERS, database_summary, recent_loads, soc_alerts
 from loader.retention import prune_transformed_pieces
 from loader.settings import (
-    IS_CHECKOUT,
     PROJECT_ROOT,
     ConnectionSettings,
     embedded_target_password,
     find_project_dir,
     resolve_connection,
 )
-from loader.sources import TIME_FORMATS, HttpSettings, TimeFormat, open_source
-from loader.stream import Broker, Stream, StreamOptions
+from loader.sources import TIME_FORMATS, HttpSettings, S3Settings, TimeFormat, open_source
+from loader.sources.mqtt import Broker
+from loader.stream import Stream, StreamOptions
 from loader.telemetry_parser import DEFAULT_MAX_POINTS
 from loader.windows import DEFAULT_LOOKBACK, DEFAULT_WINDOW, WindowPlan, epoch_ms, parse_duration
 
@@ -706,35 +698,11 @@ def build(wait: int, target: str | None, profiles_dir: str | None, dbt_args: tup
     loader came with. Example: `loader build --select marts`.
     """
     settings = _settings(None, target, profiles_dir)
-    command = [str(Path(sys.executable).parent / "dbt"), "build", *dbt_args]
-    if target:
-        command += ["--target", target]
-    if profiles_dir:
-        command += ["--profiles-dir", profiles_dir]
-    environment = dict(os.environ)
-    if "--project-dir" not in dbt_args:
-        project_dir = find_project_dir()
-        command += ["--project-dir", str(project_dir)]
-        if not IS_CHECKOUT and project_dir == PROJECT_ROOT:
-            # The project inside an installed package: dbt writes its artifacts here, not into the package.
-            environment.setdefault("DBT_TARGET_PATH", str(Path.cwd() / "target"))
-            environment.setdefault("DBT_LOG_PATH", str(Path.cwd() / "logs"))
-    # On the embedded target nothing connects before the locks are held (docs/embedded-db.md).
-    connection = None if settings.is_embedded else connect(settings)
     try:
-        shared_session = is_shared_session_server(settings, connection)
-        with (
-            build_lock(settings, None if shared_session else connection, wait / 1000) as lock_pid,
-            embedded_turn(settings, shared_session, _say_on_stderr),
-        ):
-            environment[BUILD_LOCK_HOLDER_ENV] = str(lock_pid)
-            returncode = subprocess.run(command, env=environment, check=False).returncode
+        returncode = run_build(settings, dbt_args, target, profiles_dir, wait / 1000, _say_on_stderr)
     except BuildAlreadyRunning as busy:
         click.echo(f"Error: {busy.message}", err=True)
         sys.exit(exit_codes.BUILD_ALREADY_RUNNING)
-    finally:
-        if connection is not None:
-            connection.close()
     sys.exit(returncode)
 
 
@@ -1179,7 +1147,9 @@ state_dir_option = click.option(
     metavar="DIR",
     help="Data, pid and log folder. Env: EMBEDDED_DB_DIR.",
 )
-port_option = click.option("--port", envvar="EMBEDDED_DB_PORT", type=int, help="Env: EMBEDDED_DB_PORT.")
+port_option = click.option(
+    "--port", envvar="EMBEDDED_DB_PORT", type=click.IntRange(1, 65535), help="Env: EMBEDDED_DB_PORT."
+)
 
 
 @db.command("start")

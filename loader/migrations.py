@@ -147,7 +147,7 @@ MIGRATIONS: list[str] = [
         on {schema}.telemetry_pieces (device_id, metric_name, last_recorded_ms);
     """,
     # 7: object storage lists each object's ETag and size: an object landed before with the same ones
-    # is skipped without downloading it (loader/object_storage.py).
+    # is skipped without downloading it (loader/sources/s3.py).
     """
     alter table {schema}.landed_files add column object_etag text;
     create index landed_files_source_uri_object_etag_idx on {schema}.landed_files (source_uri, object_etag)

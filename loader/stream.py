@@ -24,17 +24,14 @@ Message formats, as JSON, the device id being the topic level that is a UUID
 
 from __future__ import annotations
 
-import json
 import queue
 import socket
 import threading
 import time
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import unquote, urlsplit
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.packettypes import PacketTypes
@@ -46,40 +43,11 @@ from loader.job_locks import embedded_turn
 from loader.landing import LandingRun, LoadOptions, LoadSummary, Progress, Rejection, load_session, sha256_file
 from loader.settings import DEFAULT_MODELS_SCHEMA, ConnectionSettings
 from loader.sources import Document
-from loader.windows import Window
+from loader.sources.mqtt import Broker, BrokerSource, as_response, device_of
 
-DEFAULT_TOPIC_FILTER = "battery/+/telemetry"
 # A persistent session outlives the loader for this long: messages published meanwhile wait for it.
 SESSION_EXPIRY_S = 7 * 24 * 3600
 RECONNECT_DELAYS_S = (1, 30)
-
-
-@dataclass(frozen=True)
-class Broker:
-    host: str
-    port: int
-    topic_filter: str
-    username: str | None = None
-    password: str | None = None
-    tls: bool = False
-
-    @property
-    def uri(self) -> str:
-        return f"{'mqtts' if self.tls else 'mqtt'}://{self.host}:{self.port}"
-
-    @classmethod
-    def from_url(cls, url: str) -> Broker:
-        """mqtt://[user:password@]host[:port]/topic/filter (mqtts:// for TLS; port 1883 or 8883)."""
-        parts = urlsplit(url)
-        if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname:
-            raise LoaderError(f"{url} is not an mqtt://host:port/topic-filter URL.")
-        tls = parts.scheme == "mqtts"
-        topic_filter = unquote(parts.path.lstrip("/")) or DEFAULT_TOPIC_FILTER
-        return cls(
-            parts.hostname, parts.port or (8883 if tls else 1883), topic_filter,
-            unquote(parts.username) if parts.username else None, unquote(parts.password) if parts.password else None,
-            tls,
-        )  # fmt: skip
 
 
 @dataclass
@@ -103,56 +71,6 @@ class Message:
     received_at: datetime
     mid: int
     qos: int
-
-
-def device_of(topic: str) -> str | None:
-    """The topic's level that is a UUID, as the device id."""
-    for level in topic.split("/"):
-        try:
-            return str(uuid.UUID(level))
-        except ValueError:
-            continue
-    return None
-
-
-def as_response(payload: bytes) -> bytes:
-    """A single reading ({"metric", "time", "value"}) as a one-point response; anything else as it came
-    (the parser judges it)."""
-    if b'"series"' in payload:
-        return payload
-    try:
-        reading = json.loads(payload)
-    except ValueError:
-        return payload
-    if isinstance(reading, dict) and {"metric", "time", "value"} <= reading.keys():
-        series = {"name": reading["metric"], "data": [[reading["time"], reading["value"]]]}
-        return json.dumps({"series": [series]}, separators=(",", ":")).encode()
-    return payload
-
-
-class _BrokerSource:
-    """A broker as a source (loader/sources.py's protocol): its messages are pushed to the stream, which
-    lands each as a telemetry document; nothing is asked of it."""
-
-    def __init__(self, broker: Broker) -> None:
-        self.description = f"{broker.uri}/{broker.topic_filter}"
-        self.lists_devices = False
-        self.takes_time_ranges = False
-
-    def assets(self) -> Iterator[Document]:
-        return iter(())
-
-    def telemetry_devices(self, device_ids: list[str] | None) -> list[str]:
-        return device_ids or []
-
-    def telemetry_documents(self, device_id: str, windows: list[Window] | None = None) -> Iterator[Document]:
-        return iter(())
-
-    def telemetry_bytes(self, device_ids: list[str]) -> int | None:
-        return None
-
-    def skipped_files(self) -> list[str]:
-        return []
 
 
 class Stream:
@@ -228,7 +146,7 @@ class Stream:
 
     def run(self) -> LoadSummary:
         options = self.options.load or LoadOptions()
-        source = _BrokerSource(self.broker)
+        source = BrokerSource(self.broker)
         # The embedded server's turn is taken per batch, so loads and builds run between batches.
         with load_session(self.settings, source, options, self.progress, "stream", hold_turn=False) as session:
             run = LandingRun(session.sink, source, options, session.summary, self.progress)

@@ -19,7 +19,7 @@ from harness.dbt import BIN_DIR
 from harness.http_api import FakeApi, serve, telemetry_requests
 from harness.points import landed_points, points_in_files
 from loader.generate import FleetSpec
-from loader.sources import RateLimit
+from loader.sources.http import RateLimit
 from tests.conftest import Backend, FleetCache, wait_for
 from tests.helpers import invoke, load_args
 

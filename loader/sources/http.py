@@ -1,14 +1,9 @@
-"""Where API responses come from: a directory laid out like the API, or the HTTP API itself.
-
-Both give `Document`s: one response body each, opened as a binary stream so the loader never holds
-a whole telemetry response in memory. HTTP bodies are streamed to a temporary file first, which
-lets a failed download be retried cleanly and the body be hashed before it is parsed.
-"""
+"""The HTTP source: the vendor's REST API. Bodies are streamed to a temporary file first, which lets a
+failed download be retried cleanly and the body be hashed before it is parsed."""
 
 from __future__ import annotations
 
 import contextlib
-import io
 import json
 import os
 import re
@@ -19,60 +14,18 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any, Literal, Protocol
+from typing import Any, Literal
 from urllib.parse import urlencode, urljoin, urlsplit
 
 import requests
 
 from loader.errors import LoaderError
+from loader.sources.base import DOWNLOAD_BLOCK, AssetsOrTelemetry, Document, MissingDocument
 from loader.windows import Window
 
-AssetsOrTelemetry = Literal["assets", "telemetry"]
 TimeFormat = Literal["epoch-ms", "iso8601"]
 TIME_FORMATS: tuple[TimeFormat, ...] = ("epoch-ms", "iso8601")
 RETRY_STATUSES = {429, 500, 502, 503, 504}
-DOWNLOAD_BLOCK = 1 << 20
-
-
-@dataclass
-class Document:
-    """One response body. `path` is where it is on disk; a document listed but not downloaded yet (object
-    storage) has none until `open()` fetches it, so one skipped as unchanged is never downloaded."""
-
-    uri: str
-    kind: AssetsOrTelemetry
-    path: Path | None
-    size: int
-    device_id: str | None = None
-    page_number: int = 1
-    is_temporary: bool = False
-    # The time range this response was asked for (sources that take one).
-    window: Window | None = None
-    # The object's version as its store lists it (object storage's ETag), recorded with what landed.
-    etag: str | None = None
-    download: Callable[[], Path] | None = None
-    # A message's body, held in memory (small), and when it arrived (streaming).
-    content: bytes | None = None
-    received_at: datetime | None = None
-    # Recorded in landed_files (a response or object, which a re-run may skip whole); a message is not:
-    # its pieces' content hashes recognise a redelivery.
-    ledgered: bool = True
-
-    def local_path(self) -> Path:
-        if self.path is None:
-            assert self.download is not None, "a document has a path or a way to download one"
-            self.path = self.download()
-            self.is_temporary = True
-        return self.path
-
-    def open(self) -> IO[bytes]:
-        if self.content is not None:
-            return io.BytesIO(self.content)
-        return self.local_path().open("rb")
-
-    def discard(self) -> None:
-        if self.is_temporary and self.path is not None:
-            self.path.unlink(missing_ok=True)
 
 
 class RateLimit:
@@ -94,56 +47,6 @@ class RateLimit:
             time.sleep(turn - now)
 
 
-class MissingDocument(Exception):
-    """The source has no such response (HTTP 404, or no file): not an error for the whole run."""
-
-
-class DirectorySource:
-    """A directory with `assets/*.json` and `telemetry/<deviceId>.json`, as the API serves them."""
-
-    def __init__(self, root: Path) -> None:
-        if not root.is_dir():
-            raise LoaderError(f"Source directory {root} does not exist.")
-        if not (root / "assets").is_dir() and not (root / "telemetry").is_dir():
-            raise LoaderError(f"Source directory {root} has neither an assets/ nor a telemetry/ folder.")
-        self.root = root
-        self.description = str(root)
-        self.lists_devices = True
-        self.takes_time_ranges = False
-
-    def assets(self) -> Iterator[Document]:
-        for page_number, path in enumerate(sorted((self.root / "assets").glob("*.json")), start=1):
-            yield Document(str(path), "assets", path, path.stat().st_size, page_number=page_number)
-
-    def skipped_files(self) -> list[str]:
-        """Files in assets/ and telemetry/ that are not responses (not *.json), hidden files aside."""
-        return [
-            str(path)
-            for folder in ("assets", "telemetry")
-            if (self.root / folder).is_dir()
-            for path in sorted((self.root / folder).iterdir())
-            if path.is_file() and path.suffix != ".json" and not path.name.startswith(".")
-        ]
-
-    def telemetry_devices(self, device_ids: list[str] | None) -> list[str]:
-        """The devices to fetch telemetry for: the given ones, else every file in telemetry/."""
-        if device_ids is not None:
-            return device_ids
-        return [path.stem for path in sorted((self.root / "telemetry").glob("*.json"))]
-
-    def telemetry_documents(self, device_id: str, windows: list[Window] | None = None) -> Iterator[Document]:
-        """The device's whole file: a directory holds no time ranges."""
-        path = self.root / "telemetry" / f"{device_id}.json"
-        if not path.is_file():
-            raise MissingDocument(str(path))
-        yield Document(str(path), "telemetry", path, path.stat().st_size, device_id=device_id)
-
-    def telemetry_bytes(self, device_ids: list[str]) -> int | None:
-        """What the telemetry to land weighs, for the progress bar."""
-        paths = [self.root / "telemetry" / f"{device_id}.json" for device_id in device_ids]
-        return sum(path.stat().st_size for path in paths if path.is_file())
-
-
 @dataclass(frozen=True)
 class HttpSettings:
     connect_timeout_s: float = 5.0
@@ -157,16 +60,6 @@ class HttpSettings:
     range_params: tuple[str, str] | None = ("from", "to")
     time_format: TimeFormat = "epoch-ms"
     max_requests_per_second: float | None = None
-
-
-@dataclass(frozen=True)
-class S3Settings:
-    """How to reach object storage (loader/object_storage.py); credentials come from AWS's own config."""
-
-    endpoint_url: str | None = None
-    connect_timeout_s: float = 5.0
-    read_timeout_s: float = 60.0
-    max_attempts: int = 5
 
 
 class HttpSource:
@@ -328,52 +221,3 @@ def _connection_failure(exc: requests.ConnectionError) -> str:
     cause = exc.args[0] if exc.args else exc
     text = str(getattr(cause, "reason", cause))  # urllib3's MaxRetryError holds the cause as .reason
     return re.sub(r"^\(?<?\w*Connection(?:Pool)?\(host=[^)]*\)>?:\s*", "", text)
-
-
-class Source(Protocol):
-    """What the loader lands from: a directory, an HTTP API, object storage (loader/object_storage.py)
-    or a broker's messages (loader/stream.py). A source that lists its devices (a directory, a bucket)
-    is asked which it holds; one that does not (an API) gets them from its assets."""
-
-    description: str
-    lists_devices: bool
-
-    @property
-    def takes_time_ranges(self) -> bool:
-        """Whether telemetry can be asked for a time window (--since/--until, cursors)."""
-        ...
-
-    def assets(self) -> Iterator[Document]:
-        """The assets responses, page by page."""
-        ...
-
-    def telemetry_devices(self, device_ids: list[str] | None) -> list[str]:
-        """The devices to land telemetry of: `device_ids`, or all the source holds when None."""
-        ...
-
-    def telemetry_documents(self, device_id: str, windows: list[Window] | None = None) -> Iterator[Document]:
-        """A device's telemetry responses (one per window when windows are given)."""
-        ...
-
-    def telemetry_bytes(self, device_ids: list[str]) -> int | None:
-        """The bytes those devices' telemetry holds, for a progress bar; None when unknown."""
-        ...
-
-    def skipped_files(self) -> list[str]:
-        """What the source held that is no response (reported as warnings)."""
-        ...
-
-
-# Object storage's class is imported only when used: boto3 takes a moment to import.
-
-
-def open_source(location: str, http: HttpSettings | None = None, s3: S3Settings | None = None) -> Source:
-    if location.startswith(("http://", "https://")):
-        return HttpSource(location, http)
-    if location.startswith("s3://"):
-        from loader.object_storage import S3Source  # boto3 takes a moment to import: only when needed
-
-        return S3Source(location, s3)
-    if "://" in location:
-        raise LoaderError(f"Source {location} is not supported: give a directory, an http(s) URL or an s3:// URL.")
-    return DirectorySource(Path(location))

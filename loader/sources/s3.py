@@ -29,7 +29,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
 from loader.errors import LoaderError
-from loader.sources import DOWNLOAD_BLOCK, AssetsOrTelemetry, Document, MissingDocument, S3Settings
+from loader.sources.base import DOWNLOAD_BLOCK, AssetsOrTelemetry, Document, MissingDocument, S3Settings
 from loader.windows import Window
 
 ACCESS_REFUSED = {"AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "403", "401"}
