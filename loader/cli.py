@@ -13,7 +13,7 @@ import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import click
 
@@ -233,7 +233,33 @@ class _Bar(Progress):
             self.bar = None
 
 
-@cli.command()
+class _SourceOptionsCommand(click.Command):
+    """A command whose --help lists each source's own options under that source's heading."""
+
+    # Option (parameter) names by the source they are for; the rest apply to every source.
+    SOURCE_SECTIONS: ClassVar[dict[str, list[str]]] = {
+        "HTTP API source (http(s)://...): time windows, cursors, backfills": [
+            "since", "until", "window", "lookback", "max_requests_per_second",
+            "http_timeout", "http_attempts", "http_range_params", "http_time_format",
+        ],
+        "Object storage source (s3://bucket/prefix)": ["s3_endpoint_url"],
+    }  # fmt: skip
+
+    def format_options(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        by_source = {name: heading for heading, names in self.SOURCE_SECTIONS.items() for name in names}
+        sections: dict[str, list[tuple[str, str]]] = {"Options": []}
+        sections.update((heading, []) for heading in self.SOURCE_SECTIONS)
+        for param in self.get_params(ctx):
+            record = param.get_help_record(ctx)
+            if record is not None:
+                sections[by_source.get(param.name or "", "Options")].append(record)
+        for heading, records in sections.items():
+            if records:
+                with formatter.section(heading):
+                    formatter.write_dl(records)
+
+
+@cli.command(cls=_SourceOptionsCommand)
 @click.argument("source", default=DEFAULT_SOURCE, metavar="[SOURCE]")
 @click.option(
     "--device",

@@ -29,3 +29,14 @@ def test_help_says_what_the_command_does(command: list[str]) -> None:
     assert result.output.startswith("Usage: ")
     description = result.output.split("\n\n")[1].strip()
     assert len(description) > 20, f"'{' '.join(command)} --help' has no description"
+
+
+def test_load_help_lists_each_sources_own_options_under_its_heading() -> None:
+    sections = invoke(["load", "--help"]).output.split("\n\n")
+    by_heading = {section.splitlines()[0]: section for section in sections if section.strip()}
+    http = next(text for heading, text in by_heading.items() if heading.startswith("HTTP API source"))
+    s3 = next(text for heading, text in by_heading.items() if heading.startswith("Object storage source"))
+    general = by_heading["Options:"]
+    assert "--since" in http and "--http-timeout" in http and "--since" not in general
+    assert "--s3-endpoint-url" in s3 and "--s3-endpoint-url" not in general
+    assert "--dry-run" in general and "--dry-run" not in http
