@@ -200,7 +200,7 @@ class RawSink:
         if self.dry_run:
             return
         mark_interrupted_loads(self.connection, self.schema_name)
-        hold_load_lock(self.connection, self.load_id)
+        hold_load_lock(self.connection, self.schema_name, self.load_id)
         host, pid = this_loader()
         self.connection.execute(
             self._q(
@@ -249,7 +249,7 @@ class RawSink:
                     self.load_id,
                 ],
             )
-        release_load_lock(self.connection, self.load_id)
+        release_load_lock(self.connection, self.schema_name, self.load_id)
 
     def was_quarantined(self, uri: str, content_hash: str) -> bool:
         """Was this very content of this input rejected before?"""

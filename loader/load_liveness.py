@@ -7,47 +7,37 @@ the lock of belongs to a dead load. The embedded database shares one session amo
 and so keeps a killed loader's lock until it restarts; for it, the row's host and process id answer
 instead: a load started on this machine whose process is gone is dead too.
 
-`interrupted_load_ids` applies both rules; `LOAD_IS_INTERRUPTED_SQL` is the lock rule alone, for
-queries that run without the loader (the pipeline-health exporter).
+The lock's key and the question whether it is held are SQL functions of the raw schema (migration 10:
+load_lock_key, load_lock_is_held), so the loader and dbt's pipeline views (macro load_is_interrupted)
+ask the same thing. `interrupted_load_ids` applies both rules.
 """
 
 from __future__ import annotations
 
 import os
 import socket
-import uuid
 
 import psycopg
 from psycopg import sql
 
 from loader.settings import dbt_project_var
 
-# The first key of every loader's two-key advisory lock (a dbt var: the pipeline_health model's
-# load_is_interrupted macro applies the same rule); the second is derived from the load id.
+# The first key of every loader's two-key advisory lock (a dbt var, which load_is_interrupted reads too).
 LOAD_LOCK_CLASS = int(dbt_project_var("load_lock_class"))
 
 
-def load_lock_key(load_id: str) -> int:
-    """The load's lock key: the load id's first four bytes as a non-negative int4 (see the SQL twin)."""
-    return int.from_bytes(uuid.UUID(load_id).bytes[:4], "big") & 0x7FFF_FFFF
+def hold_load_lock(connection: psycopg.Connection, schema: str, load_id: str) -> None:
+    connection.execute(
+        sql.SQL("select pg_advisory_lock(%s, {}.load_lock_key(%s))").format(sql.Identifier(schema)),
+        [LOAD_LOCK_CLASS, load_id],
+    )
 
 
-# The same key computed in SQL from a load_log row, and whether any session holds that lock.
-LOAD_LOCK_HELD_SQL = (
-    "exists (select 1 from pg_locks as lock where lock.locktype = 'advisory' and lock.granted"
-    f" and lock.classid::bigint = {LOAD_LOCK_CLASS} and lock.objsubid = 2"
-    " and lock.objid::bigint = (('x' || left(replace(load_log.load_id::text, '-', ''), 8))::bit(32)::integer"
-    " & 2147483647))"
-)
-LOAD_IS_INTERRUPTED_SQL = f"(load_log.status = 'running' and not {LOAD_LOCK_HELD_SQL})"
-
-
-def hold_load_lock(connection: psycopg.Connection, load_id: str) -> None:
-    connection.execute("select pg_advisory_lock(%s, %s)", [LOAD_LOCK_CLASS, load_lock_key(load_id)])
-
-
-def release_load_lock(connection: psycopg.Connection, load_id: str) -> None:
-    connection.execute("select pg_advisory_unlock(%s, %s)", [LOAD_LOCK_CLASS, load_lock_key(load_id)])
+def release_load_lock(connection: psycopg.Connection, schema: str, load_id: str) -> None:
+    connection.execute(
+        sql.SQL("select pg_advisory_unlock(%s, {}.load_lock_key(%s))").format(sql.Identifier(schema)),
+        [LOAD_LOCK_CLASS, load_id],
+    )
 
 
 def this_loader() -> tuple[str, int]:
@@ -69,9 +59,10 @@ def interrupted_load_ids(connection: psycopg.Connection, schema: str) -> set[str
     """Load ids whose row says 'running' although the loader that wrote it is gone."""
     rows = connection.execute(
         sql.SQL(
-            "select load_id, loader_host, loader_pid, " + LOAD_LOCK_HELD_SQL + " from {}.load_log as load_log"
-            " where status = 'running'"
-        ).format(sql.Identifier(schema))
+            "select load_id, loader_host, loader_pid, {schema}.load_lock_is_held(load_id, %s)"
+            " from {schema}.load_log where status = 'running'"
+        ).format(schema=sql.Identifier(schema)),
+        [LOAD_LOCK_CLASS],
     ).fetchall()
     host = socket.gethostname()
     return {

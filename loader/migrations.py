@@ -168,6 +168,22 @@ MIGRATIONS: list[str] = [
     create index landed_files_http_landed_at_idx on {schema}.landed_files (landed_at)
         where source_uri ~ '^https?://';
     """,
+    # 10: the one home of the load lock's rule (loader/load_liveness.py): a running loader holds the
+    # advisory lock (lock_class, load_lock_key(load_id)); pipeline_health and pipeline_runs (dbt macro
+    # load_is_interrupted) ask load_lock_is_held as the loader does.
+    """
+    create function {schema}.load_lock_key(load_id uuid) returns integer
+        language sql immutable parallel safe
+        return ('x' || left(replace(load_id::text, '-', ''), 8))::bit(32)::integer & 2147483647;
+    create function {schema}.load_lock_is_held(load_id uuid, lock_class integer) returns boolean
+        language sql stable parallel safe
+        return exists (
+            select 1 from pg_catalog.pg_locks as lock
+            where lock.locktype = 'advisory' and lock.granted and lock.objsubid = 2
+                and lock.classid::bigint = lock_class
+                and lock.objid::bigint = {schema}.load_lock_key(load_id)
+        );
+    """,
 ]
 
 

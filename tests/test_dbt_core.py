@@ -18,6 +18,7 @@ from harness.background_jobs import compressed_chunk_count
 from harness.dbt import run_dbt
 from loader.generate import FleetSpec
 from loader.metrics import BATTERY_POWER, SOC
+from loader.settings import dbt_project_var
 from tests.conftest import Backend, FleetCache
 from tests.helpers import invoke, load_args
 
@@ -47,10 +48,14 @@ class Expected:
 
     @staticmethod
     def is_valid(metric: str, point: list) -> bool:
+        """The point rules of dbt_project.yml's vars, which the loader and dbt read too."""
         timestamp, value = point
-        if not isinstance(value, int | float) or isinstance(value, bool) or timestamp < 946_684_800_000:
+        if not isinstance(value, int | float) or isinstance(value, bool):
             return False
-        return metric != SOC or 0 <= value <= 100
+        if timestamp < dbt_project_var("min_valid_epoch_ms"):
+            return False
+        low, high = dbt_project_var("soc_valid_range_pct")
+        return metric != SOC or low <= value <= high
 
     def hourly(self) -> dict[tuple[str, str, int], tuple[float, float, int]]:
         buckets: dict[tuple[str, str, int], list[float]] = defaultdict(list)

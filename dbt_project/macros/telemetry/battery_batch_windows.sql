@@ -14,10 +14,7 @@
         from {{ ref('int_telemetry_batch_changes') }}
         where
             batch_id = '{{ invocation_id }}'
-            and metric_name in (
-                '{{ var("soc_metric_name") }}', '{{ var("battery_power_metric_name") }}',
-                '{{ var("battery_import_metric_name") }}', '{{ var("battery_export_metric_name") }}'
-            )
+            and metric_name in {{ battery_timeline_metrics() }}
         group by device_id
     ) as changed_devices
     left join lateral (

@@ -66,7 +66,7 @@ readings as (
             end as seconds_since_previous,
             false as is_reset
         from {{ ref('battery_telemetry') }} as source_rows
-        where source_rows.metric_name in ('{{ soc }}', '{{ power }}', '{{ import }}', '{{ export }}') {{ in_device_window }}
+        where source_rows.metric_name in {{ battery_timeline_metrics() }} {{ in_device_window }}
         union all
         select
             source_rows.device_id,

@@ -37,10 +37,7 @@ piece_points as (
         and {{ epoch_ms_is_valid('raw_pieces.last_recorded_ms') }}
         and (
             batch_pieces.metric_name <> '{{ var("soc_metric_name") }}'
-            or not jsonb_path_exists(
-                raw_pieces.payload,
-                'strict $.data[*] ? (@[1] < {{ var("soc_valid_range_pct")[0] }} || @[1] > {{ var("soc_valid_range_pct")[1] }})'
-            )
+            or {{ piece_soc_is_valid('raw_pieces.payload') }}
         ) as is_clean
     from batch_pieces
     inner join {{ source('raw', 'telemetry_pieces') }} as raw_pieces
