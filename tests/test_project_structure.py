@@ -14,9 +14,19 @@ import pytest
 from harness.dbt import copy_dbt_project, run_dbt
 from loader.settings import ConnectionSettings
 
-# Each model folder's place in the flow: a model may read its own rank or an earlier one (the rollups
-# and the intermediate models read each other; nothing but a mart reads a mart).
-LAYER_RANKS = {"staging": 0, "core": 1, "intermediate": 2, "aggregates": 2, "data_quality": 2, "marts": 3}
+# Each model folder's place in the flow: a model may read its own rank or an earlier one. The build's
+# batch and the per-reading timelines come before the rollups, which the daily and per-event
+# intermediate models read; nothing but a mart reads a mart.
+LAYER_RANKS = {
+    "staging": 0,
+    "core": 1,
+    "intermediate/batch": 2,
+    "intermediate/per_reading": 2,
+    "data_quality": 2,
+    "aggregates": 3,
+    "intermediate": 4,
+    "marts": 5,
+}
 GRAIN_TESTS = {"unique", "unique_combination_of_columns", "one_row"}
 # dbt parse needs a profile, not a connection.
 NO_DATABASE = ConnectionSettings(
@@ -30,7 +40,10 @@ def parse_manifest(project_dir: Path, work: Path) -> dict:
 
 
 def layer_of(node: dict) -> str:
-    return Path(node["original_file_path"]).parts[2]
+    """The model's folder as LAYER_RANKS names it: its sub-folder where that has a rank of its own."""
+    parts = Path(node["original_file_path"]).parts
+    sub_folder = "/".join(parts[2:4])
+    return sub_folder if sub_folder in LAYER_RANKS else parts[2]
 
 
 def refs_outside_import_ctes(sql: str) -> list[str]:
@@ -126,6 +139,11 @@ def test_the_project_keeps_its_structure_rules(tmp_path: Path) -> None:
     ("planted_file", "planted_sql", "expected"),
     [
         ("intermediate/int_reads_a_mart.sql", "select * from {{ ref('fct_device_health') }}", "the DAG flows one way"),
+        (
+            "aggregates/hourly/agg_reads_a_daily_intermediate.sql",
+            "select * from {{ ref('int_battery_daily') }}",
+            "the DAG flows one way",
+        ),
         (
             "marts/fct_reads_raw.sql",
             "select * from {{ source('raw', 'load_log') }}",
