@@ -30,9 +30,10 @@ from harness.http_api import FakeApi, serve
 from loader.generate import FleetSpec
 from loader.settings import ConnectionSettings
 
-LEDGER = "analytics_staging.stg_raw__telemetry_pieces"
-RAW_BYTES = f"""
-select coalesce(sum(pg_total_relation_size(relation.oid)), 0) + pg_total_relation_size('{LEDGER}')
+LEDGER = "raw.admission_ledger"
+# Every raw table, the admission ledger among them.
+RAW_BYTES = """
+select coalesce(sum(pg_total_relation_size(relation.oid)), 0)
 from pg_class as relation
 inner join pg_namespace as namespace on namespace.oid = relation.relnamespace
 where namespace.nspname = 'raw' and relation.relkind = 'r'

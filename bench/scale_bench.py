@@ -136,7 +136,9 @@ def storage_by_layer(settings: ConnectionSettings) -> tuple[int, list[tuple[str,
     with psycopg.connect(settings.conninfo, autocommit=True, prepare_threshold=None) as connection:
         points = connection.execute("select count(*) from analytics.battery_telemetry").fetchone()[0]  # type: ignore[index]
         for schema, name, size in connection.execute(query):
-            if schema == "raw":
+            if schema == "raw" and name == "admission_ledger":
+                layer = "admission ledger"
+            elif schema == "raw":
                 layer = "raw landing (raw.*)"
             elif name == "battery_telemetry":
                 layer = "core: battery_telemetry"
@@ -144,8 +146,6 @@ def storage_by_layer(settings: ConnectionSettings) -> tuple[int, list[tuple[str,
                 layer = f"derived: {name}"
             elif name.startswith("battery_") and name != "battery_telemetry":
                 layer = "aggregates"
-            elif name == "stg_raw__telemetry_pieces":
-                layer = "admission ledger"
             else:
                 layer = "marts, intermediate tables, data quality, snapshots"
             layers[layer] = layers.get(layer, 0) + int(size or 0)

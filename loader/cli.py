@@ -378,7 +378,6 @@ class _SourceOptionsCommand(click.Command):
 )
 @compact_after_option
 @no_compact_option
-@models_schema_option
 @click.option(
     "--progress/--no-progress",
     default=None,
@@ -409,7 +408,6 @@ def load(
     s3_endpoint_url: str | None,
     compact_after: int,
     no_compact: bool,
-    models_schema: str | None,
     progress: bool | None,
     database_url: str | None,
     target: str | None,
@@ -475,9 +473,7 @@ def load(
             bar.close()
         if dry_run or no_compact:
             return summary, None
-        compaction = compact_after_load(
-            settings, raw_schema, models_schema or settings.schema, compact_after, on_wait=_say_on_stderr
-        )
+        compaction = compact_after_load(settings, raw_schema, compact_after, on_wait=_say_on_stderr)
         if isinstance(compaction, str):
             _report_compaction(compaction)
             return summary, None
@@ -546,7 +542,6 @@ def load(
 @compact_after_option
 @no_compact_option
 @raw_schema_option
-@models_schema_option
 @connection_options
 def stream(
     broker_url: str,
@@ -559,7 +554,6 @@ def stream(
     compact_after: int,
     no_compact: bool,
     raw_schema: str,
-    models_schema: str | None,
     database_url: str | None,
     target: str | None,
     profiles_dir: str | None,
@@ -585,7 +579,6 @@ def stream(
         load=LoadOptions(raw_schema=raw_schema, latest_metrics=tuple(latest_metrics)),
         exit_when_idle_s=None if exit_when_idle is None else exit_when_idle / 1000,
         compact_after_ms=None if no_compact else compact_after,
-        dbt_schema=models_schema or settings.schema,
     )
     stop = stop_on_signals()
     broker = Broker.from_url(broker_url)
@@ -773,13 +766,11 @@ def summary(
 )
 @click.option("--dry-run", is_flag=True, help="Only say what would be removed.")
 @raw_schema_option
-@models_schema_option
 @connection_options
 def prune(
     older_than: int,
     dry_run: bool,
     raw_schema: str,
-    models_schema: str | None,
     database_url: str | None,
     target: str | None,
     profiles_dir: str | None,
@@ -792,7 +783,7 @@ def prune(
     reused by later loads. Says how many pieces, points and bytes of payload it removed.
     """
     settings = _settings(database_url, target, profiles_dir)
-    result = prune_transformed_pieces(settings, raw_schema, models_schema or settings.schema, older_than, dry_run)
+    result = prune_transformed_pieces(settings, raw_schema, older_than, dry_run)
     verb = "Would remove" if dry_run else "Removed"
     click.echo(
         f"{verb} {result.pieces} raw pieces ({result.points} points, {result.payload_bytes / 1e6:.1f} MB of payload)"
@@ -832,14 +823,12 @@ def _compaction_sentence(result: CompactionResult, dry_run: bool) -> str:
     help="Show a progress bar (default: only when stderr is a terminal).",
 )
 @raw_schema_option
-@models_schema_option
 @connection_options
 def compact(
     older_than: int,
     dry_run: bool,
     progress: bool | None,
     raw_schema: str,
-    models_schema: str | None,
     database_url: str | None,
     target: str | None,
     profiles_dir: str | None,
@@ -874,7 +863,6 @@ def compact(
         result = compact_raw_pieces(
             settings,
             raw_schema,
-            models_schema or settings.schema,
             older_than,
             dry_run,
             on_progress=advance,

@@ -27,16 +27,11 @@ from dataclasses import asdict, dataclass
 import psycopg
 from psycopg import sql
 
-from loader.connection import connect, relation_exists
+from loader.connection import connect
 from loader.errors import LoaderError
 from loader.job_locks import embedded_turn, is_shared_session_server
 from loader.landing import piece_hash
-from loader.retention import (
-    LEDGER_TABLE,
-    is_transformed,
-    ledger_schema,
-    require_transformation_tables,
-)
+from loader.retention import is_transformed, require_transformed_pieces
 from loader.settings import ConnectionSettings
 from loader.telemetry_parser import Piece
 
@@ -70,7 +65,6 @@ def shared_source(uris: list[str]) -> str:
 def compact_after_load(
     settings: ConnectionSettings,
     raw_schema: str,
-    dbt_schema: str,
     older_than_ms: int,
     on_wait: Callable[[str], None] = lambda sentence: None,
 ) -> CompactionResult | str:
@@ -78,9 +72,7 @@ def compact_after_load(
     dbt has built. What landed stays landed, so a failure is returned as its sentence (the caller says
     it on one line) and the next run tries again."""
     try:
-        return compact_raw_pieces(
-            settings, raw_schema, dbt_schema, older_than_ms, require_ledger=False, on_wait=on_wait
-        )
+        return compact_raw_pieces(settings, raw_schema, older_than_ms, require_transformed=False, on_wait=on_wait)
     except (LoaderError, psycopg.Error) as exc:
         return str(exc).strip().splitlines()[0]
 
@@ -88,18 +80,17 @@ def compact_after_load(
 def compact_raw_pieces(
     settings: ConnectionSettings,
     raw_schema: str,
-    dbt_schema: str,
     older_than_ms: int,
     dry_run: bool = False,
-    require_ledger: bool = True,
+    require_transformed: bool = True,
     on_progress: Callable[[int, int], None] | None = None,
     on_wait: Callable[[str], None] = lambda sentence: None,
 ) -> CompactionResult:
     """Merge each series' transformed pieces of one day into one piece, for the days before the (UTC) day
     `older_than_ms` ago and the pieces loaded before that day began; remove HTTP file records older than
-    `older_than_ms`. With require_ledger=False a database dbt never built is left alone instead of
-    raising. on_progress(done, total) per series-day. On the embedded server it takes the job turn like a
-    load (on_wait hears why when it has to wait).
+    `older_than_ms`. With require_transformed=False a database where no dbt build transformed a piece
+    yet is left alone instead of raising. on_progress(done, total) per series-day. On the embedded
+    server it takes the job turn like a load (on_wait hears why when it has to wait).
 
     Both bounds are that day's start, so a day's pieces become due together and are merged once, and the
     partial index of pieces not taken yet (by loaded_at) reads only what is due: a piece loaded before
@@ -108,7 +99,7 @@ def compact_raw_pieces(
         connect(settings) as connection,
         embedded_turn(settings, is_shared_session_server(settings, connection), on_wait),
     ):
-        return _compact(connection, settings, raw_schema, dbt_schema, older_than_ms, dry_run, require_ledger,
+        return _compact(connection, settings, raw_schema, older_than_ms, dry_run, require_transformed,
                         on_progress)  # fmt: skip
 
 
@@ -116,16 +107,18 @@ def _compact(
     connection: psycopg.Connection,
     settings: ConnectionSettings,
     raw_schema: str,
-    dbt_schema: str,
     older_than_ms: int,
     dry_run: bool,
-    require_ledger: bool,
+    require_transformed: bool,
     on_progress: Callable[[int, int], None] | None,
 ) -> CompactionResult:
     raw = sql.Identifier(raw_schema)
-    if not require_ledger and not relation_exists(connection, f"{ledger_schema(dbt_schema)}.{LEDGER_TABLE}"):
+    try:
+        require_transformed_pieces(connection, settings, raw_schema, "compact")
+    except LoaderError:
+        if require_transformed:
+            raise
         return CompactionResult()
-    require_transformation_tables(connection, settings, raw_schema, dbt_schema, "compact")
     # The database's clock, not this machine's: load times are the database's.
     now = connection.execute("select (extract(epoch from now()) * 1000)::bigint").fetchone()
     horizon_ms = (int(now[0]) - older_than_ms) // DAY_MS * DAY_MS if now else 0
@@ -141,7 +134,7 @@ def _compact(
             " and not exists (select 1 from {raw}.latest_readings as latest"
             " where latest.piece_id = pieces.piece_id)"
             " group by pieces.device_id, pieces.metric_name, div(pieces.first_recorded_ms, %(day)s)"
-        ).format(raw=raw, transformed=is_transformed(dbt_schema)),
+        ).format(raw=raw, transformed=is_transformed(raw_schema)),
         {"horizon": horizon_ms, "day": DAY_MS},
     ).fetchall()
     alone = [ids[0] for _, _, ids, _, _ in due if len(ids) == 1]
@@ -169,7 +162,7 @@ def _compact(
         )
     series_days = pieces = points = before = after = 0
     for done, (device_id, metric, ids) in enumerate(merges, start=1):
-        merged = _merge(connection, raw_schema, dbt_schema, device_id, metric, ids)
+        merged = _merge(connection, raw_schema, device_id, metric, ids)
         if merged is not None:
             series_days, pieces = series_days + 1, pieces + len(ids)
             points, before, after = points + merged[0], before + merged[1], after + merged[2]
@@ -191,7 +184,7 @@ def _compact(
 
 
 def _merge(
-    connection: psycopg.Connection, raw_schema: str, dbt_schema: str, device_id: str, metric: str, ids: list[int]
+    connection: psycopg.Connection, raw_schema: str, device_id: str, metric: str, ids: list[int]
 ) -> tuple[int, int, int] | None:
     """One series-day's pieces into one, in one transaction. Returns points and payload bytes before and
     after, or None when another run took some of the pieces first."""
@@ -231,12 +224,7 @@ def _merge(
         load_id, loaded_at, uris, size_before = lineage
         piece = Piece(series_index=0, name=metric, chunk_index=0, points_json=points_json, point_count=points,
                       first_ms=first_ms, last_ms=last_ms, is_plain_numeric=True)  # fmt: skip
-        connection.execute(
-            sql.SQL("delete from {ledger} where piece_id = any(%s)").format(
-                ledger=sql.Identifier(ledger_schema(dbt_schema), LEDGER_TABLE)
-            ),
-            [ids],
-        )
+        # Their admission-ledger rows go with them (on delete cascade).
         connection.execute(
             sql.SQL("delete from {raw}.telemetry_pieces where piece_id = any(%s)").format(raw=raw), [ids]
         )

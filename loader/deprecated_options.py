@@ -39,6 +39,14 @@ RENAMED: dict[str, dict[str, Renamed]] = {
 }
 
 
+# Options a command no longer needs, with why: taken (with their value) for one more release, ignored.
+_LEDGER_MOVED = "the admission ledger it read is in the raw schema now"
+DROPPED: dict[str, dict[str, str]] = {
+    command: {"--models-schema": _LEDGER_MOVED, "--schema": _LEDGER_MOVED}
+    for command in ("load", "stream", "prune", "compact")
+}
+
+
 def deprecation_notice(old: str, instead: str) -> str:
     """The one line an old spelling prints: `instead` says what to write now."""
     return f"Note: {old} is deprecated and goes in the next release; {instead}."
@@ -55,6 +63,7 @@ def bare_seconds(option: str, text: str) -> tuple[str, str | None]:
 def renamed_options(command: str, args: list[str]) -> tuple[list[str], list[str]]:
     """`args` with old spellings replaced for `command`, and one notice per old spelling used."""
     table = {**RENAMED[ANY_COMMAND], **RENAMED.get(command, {})}
+    dropped = DROPPED.get(command, {})
     rewritten: list[str] = []
     notices: list[str] = []
     items = iter(args)
@@ -63,6 +72,11 @@ def renamed_options(command: str, args: list[str]) -> tuple[list[str], list[str]
             rewritten += [arg, *items]
             break
         name, has_inline_value, inline_value = arg.partition("=")
+        if name in dropped:
+            if not has_inline_value:
+                next(items, None)
+            notices.append(deprecation_notice(name, f"loader {command} ignores it ({dropped[name]})"))
+            continue
         renamed = table.get(name)
         if renamed is None:
             rewritten.append(arg)

@@ -184,6 +184,27 @@ MIGRATIONS: list[str] = [
                 and lock.objid::bigint = {schema}.load_lock_key(load_id)
         );
     """,
+    # 11: the admission ledger: which raw pieces a dbt build took up (its batch) and which are
+    # transformed. Created here, beside the pieces; its rows are written by dbt alone (its hooks
+    # admit_telemetry_batch and close_telemetry_batch), and the loader only reads it.
+    # A piece removed from raw (compaction, prune) takes its ledger row with it: on delete cascade.
+    """
+    create table {schema}.admission_ledger (
+        piece_id bigint primary key references {schema}.telemetry_pieces (piece_id) on delete cascade,
+        load_id uuid not null,
+        loaded_at timestamptz not null,
+        source_uri text not null,
+        device_id uuid not null,
+        metric_name text not null,
+        point_count integer not null,
+        batch_id text not null,
+        transformed_at timestamptz
+    );
+    create index admission_ledger_batch_id_idx on {schema}.admission_ledger (batch_id);
+    create index admission_ledger_loaded_at_idx on {schema}.admission_ledger (loaded_at);
+    create index admission_ledger_pending_idx on {schema}.admission_ledger (piece_id)
+        where transformed_at is null;
+    """,
 ]
 
 

@@ -119,7 +119,7 @@ def _statement(query: ReadingsQuery, schema: str, device_id: str) -> tuple[sql.C
         ).format(
             untransformed=sql.Literal(UNTRANSFORMED),
             pieces=sql.Identifier(query.raw_schema, "telemetry_pieces"),
-            transformed=is_transformed(schema, "piece"),
+            transformed=is_transformed(query.raw_schema, "piece"),
             bounds=raw_bounds,
         )
         transformed = sql.SQL("{} union all {}").format(transformed, untransformed)

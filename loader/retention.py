@@ -1,7 +1,7 @@
 """Opt-in raw retention: remove raw telemetry pieces that dbt has already transformed.
 
 Raw stays re-processable by default; `loader prune` is the operator's choice to trade that for space
-on pieces older than a given age. Only pieces the admission ledger (dbt's stg_raw__telemetry_pieces)
+on pieces older than a given age. Only pieces the admission ledger (raw.admission_ledger, written by dbt)
 marks transformed are removed, never the piece a latest-readings row points at.
 """
 
@@ -16,8 +16,6 @@ from loader.connection import connect, relation_exists
 from loader.errors import LoaderError
 from loader.settings import ConnectionSettings
 
-LEDGER_TABLE = "stg_raw__telemetry_pieces"
-
 
 @dataclass(frozen=True)
 class PruneResult:
@@ -26,44 +24,43 @@ class PruneResult:
     payload_bytes: int
 
 
-def ledger_schema(dbt_schema: str) -> str:
-    """dbt writes the staging models to <target schema>_staging (dbt_project.yml: +schema: staging)."""
-    return f"{dbt_schema}_staging"
-
-
-def is_transformed(dbt_schema: str, piece: str = "pieces") -> sql.Composed:
-    """SQL: the raw piece aliased `piece` is in battery_telemetry already: the admission ledger marks it
-    transformed, or compaction wrote it (it merges transformed pieces only; loader/compaction.py)."""
+def is_transformed(raw_schema: str, piece: str = "pieces") -> sql.Composed:
+    """SQL: the raw piece aliased `piece` is in battery_telemetry already: the admission ledger (raw,
+    written by dbt's builds) marks it transformed, or compaction wrote it (it merges transformed
+    pieces only; loader/compaction.py)."""
     return sql.SQL(
         "({piece}.compacted_at is not null or exists (select 1 from {ledger} as ledger"
         " where ledger.piece_id = {piece}.piece_id and ledger.transformed_at is not null))"
-    ).format(piece=sql.Identifier(piece), ledger=sql.Identifier(ledger_schema(dbt_schema), LEDGER_TABLE))
+    ).format(piece=sql.Identifier(piece), ledger=sql.Identifier(raw_schema, "admission_ledger"))
 
 
-def require_transformation_tables(
-    connection: psycopg.Connection, settings: ConnectionSettings, raw_schema: str, dbt_schema: str, doing: str
+def require_transformed_pieces(
+    connection: psycopg.Connection, settings: ConnectionSettings, raw_schema: str, doing: str
 ) -> None:
-    """Raise a sentence naming what is missing when raw pieces or dbt's admission ledger do not exist."""
-    for relation in (f"{raw_schema}.telemetry_pieces", f"{ledger_schema(dbt_schema)}.{LEDGER_TABLE}"):
-        if not relation_exists(connection, relation):
-            raise LoaderError(
-                f"Nothing to {doing}: {relation} does not exist (no load, or no dbt build has run against "
-                f"{settings.display} with schema {dbt_schema})."
-            )
+    """Raise a sentence saying why there is nothing to `doing` when no dbt build transformed a piece."""
+    if not relation_exists(connection, f"{raw_schema}.admission_ledger"):
+        raise LoaderError(f"Nothing to {doing}: {settings.display} has no raw schema {raw_schema} (no load yet).")
+    transformed = connection.execute(
+        sql.SQL("select exists (select 1 from {}.admission_ledger where transformed_at is not null)").format(
+            sql.Identifier(raw_schema)
+        )
+    ).fetchone()
+    if not (transformed and transformed[0]):
+        raise LoaderError(f"Nothing to {doing}: no dbt build has transformed a raw piece in {settings.display} yet.")
 
 
 def prune_transformed_pieces(
-    settings: ConnectionSettings, raw_schema: str, dbt_schema: str, older_than_ms: int, dry_run: bool = False
+    settings: ConnectionSettings, raw_schema: str, older_than_ms: int, dry_run: bool = False
 ) -> PruneResult:
     """Delete raw pieces loaded more than older_than_ms ago that dbt has transformed; return what went."""
     raw = sql.Identifier(raw_schema)
     with connect(settings) as connection:
-        require_transformation_tables(connection, settings, raw_schema, dbt_schema, "prune")
+        require_transformed_pieces(connection, settings, raw_schema, "prune")
         prunable = sql.SQL(
             "from {raw}.telemetry_pieces as pieces"
             " where pieces.loaded_at < now() - make_interval(secs => %s / 1000.0) and {transformed}"
             " and not exists (select 1 from {raw}.latest_readings as latest where latest.piece_id = pieces.piece_id)"
-        ).format(raw=raw, transformed=is_transformed(dbt_schema))
+        ).format(raw=raw, transformed=is_transformed(raw_schema))
         totals = sql.SQL("select count(*), coalesce(sum(point_count), 0), coalesce(sum(pg_column_size(payload)), 0) ")
         if dry_run:
             row = connection.execute(totals + prunable, [older_than_ms]).fetchone()

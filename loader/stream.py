@@ -41,7 +41,7 @@ from loader.compaction import CompactionResult, compact_after_load
 from loader.errors import LoaderError
 from loader.job_locks import embedded_turn
 from loader.landing import LandingRun, LoadOptions, LoadSummary, Progress, Rejection, load_session, sha256_file
-from loader.settings import DEFAULT_MODELS_SCHEMA, ConnectionSettings
+from loader.settings import ConnectionSettings
 from loader.sources import Document
 from loader.sources.mqtt import Broker, BrokerSource, as_response, device_of
 
@@ -61,7 +61,6 @@ class StreamOptions:
     # Compact raw (loader/compaction.py) at the start and every compact_every_s: None = never.
     compact_after_ms: int | None = None
     compact_every_s: float = 3600.0
-    dbt_schema: str = DEFAULT_MODELS_SCHEMA
 
 
 @dataclass
@@ -180,7 +179,7 @@ class Stream:
         """Merge what is due; a failure is reported and the stream goes on (the next one tries again)."""
         assert self.options.compact_after_ms is not None
         self.on_compaction(
-            compact_after_load(self.settings, raw_schema, self.options.dbt_schema, self.options.compact_after_ms,
+            compact_after_load(self.settings, raw_schema, self.options.compact_after_ms,
                                on_wait=self.progress.waiting)
         )  # fmt: skip
 

@@ -141,3 +141,14 @@ def _first_series(fleet: Path) -> list[list[float]]:
 def test_a_time_range_for_a_directory_is_a_usage_error(tmp_path: Path) -> None:
     result = invoke(["load", str(SAMPLE_DATA), "--since", "2026-01-01", "--database-url", NOWHERE], expected_exit=2)
     assert "cannot be asked for a time range" in result.stderr
+
+
+@pytest.mark.parametrize("command", ["load", "prune", "compact"])
+def test_an_option_a_command_no_longer_needs_is_ignored_with_a_one_line_notice(command: str) -> None:
+    args = {"load": ["load", str(SAMPLE_DATA)], "prune": ["prune", "--older-than", "30d"], "compact": ["compact"]}
+    result = invoke([*args[command], "--models-schema", "analytics", "--database-url", NOWHERE], expected_exit=1)
+    assert result.stderr.splitlines()[0] == (
+        f"Note: --models-schema is deprecated and goes in the next release; loader {command} ignores it "
+        "(the admission ledger it read is in the raw schema now)."
+    )
+    assert "Cannot connect to the database" in result.stderr  # the command ran on, without the option

@@ -117,11 +117,11 @@ def test_compaction_leaves_untransformed_recent_and_latest_reading_pieces_alone(
     with serve(FakeApi(fleet)) as api:
         land_polled(backend, fleet, api, devices=1, days=1, seed=12)
     result = invoke(["compact", *url], expected_exit=1)
-    assert "Nothing to compact: analytics_staging.stg_raw__telemetry_pieces does not exist" in result.output
+    assert "Nothing to compact: no dbt build has transformed a raw piece" in result.output
 
     run_dbt(backend.settings, tmp_path / "dbt", "build")
     backend.execute("update raw.telemetry_pieces set loaded_at = loaded_at - interval '3 days'")
-    backend.execute("update analytics_staging.stg_raw__telemetry_pieces set transformed_at = null"
+    backend.execute("update raw.admission_ledger set transformed_at = null"
                     " where metric_name = 'BatteryPowerW'")  # fmt: skip
     pointed_at = backend.scalar("select count(*) from raw.latest_readings")
     assert pointed_at > 0

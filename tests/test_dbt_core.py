@@ -400,3 +400,26 @@ def test_docs_generate_shows_lineage_from_sources_to_every_model_and_exposure(
     ]
     assert "model.battery_telemetry.fct_capacity_monthly" in parents["exposure.battery_telemetry.report_device"]
     assert (tmp_path / "target" / "catalog.json").exists()
+
+
+def test_the_first_build_after_the_ledger_moved_to_raw_keeps_what_the_old_ledger_knew(
+    postgres_backend: Backend, tmp_path: Path
+) -> None:
+    """Before the admission ledger lived in raw (loader migration 11), dbt kept it as the table of
+    stg_raw__telemetry_pieces. A deployment upgraded from then has that table and an empty raw ledger:
+    its first build copies the table over, and transforms nothing again."""
+    invoke(load_args(postgres_backend.settings, str(Path(__file__).parents[1] / "data")))
+    run_dbt(postgres_backend.settings, tmp_path, "build")
+    with postgres_backend.connect() as connection:
+        connection.execute("drop view analytics_staging.stg_raw__telemetry_pieces cascade")
+        connection.execute(
+            "create table analytics_staging.stg_raw__telemetry_pieces as select * from raw.admission_ledger"
+        )
+        connection.execute("delete from raw.admission_ledger")
+    run_dbt(postgres_backend.settings, tmp_path, "build")
+    transformed = "select count(*) from raw.admission_ledger where transformed_at is not null"
+    assert postgres_backend.scalar(transformed) == 25
+    changed = "select count(*) from analytics.int_telemetry_batch_changes"
+    assert postgres_backend.scalar(changed) == 0  # the second build's batch was empty
+    kind = "select table_type from information_schema.tables where table_name = 'stg_raw__telemetry_pieces'"
+    assert postgres_backend.scalar(kind) == "VIEW"

@@ -51,5 +51,5 @@ def test_prune_without_a_dbt_build_says_there_is_nothing_to_prune(postgres_backe
     invoke(load_args(postgres_backend.settings, str(SAMPLE_DATA)))
     result = invoke(["prune", "--older-than", "0s", "--database-url", postgres_backend.settings.conninfo],
                     expected_exit=1)  # fmt: skip
-    assert "Nothing to prune: analytics_staging.stg_raw__telemetry_pieces does not exist" in result.output
+    assert "Nothing to prune: no dbt build has transformed a raw piece" in result.output
     assert postgres_backend.scalar("select count(*) from raw.telemetry_pieces") == 25

@@ -1,7 +1,8 @@
 {% macro close_telemetry_batch(results) -%}
     {#-
-        on-run-end: the one place a build's telemetry batch is closed. stg_raw__telemetry_pieces opens
-        the batch (batch_id = this invocation); the models after it read it, directly or through the
+        on-run-end: the one place a build's telemetry batch is closed in raw.admission_ledger.
+        stg_raw__telemetry_pieces opens the batch (batch_id = this invocation, its pre-hook
+        admit_telemetry_batch); the models after it read it, directly or through the
         models they read. The batch is marked transformed only when the ledger and every model
         downstream of it (found in the graph, so a new model is covered without being listed)
         succeeded in this invocation; otherwise it stays pending and the next build takes it up again.
@@ -35,10 +36,10 @@
                    ~ " did not run or did not succeed.", info=true) -%}
         {{ return('') }}
     {%- endif -%}
-    {#- A hook cannot ref() a model: the ledger's relation comes from the graph. -#}
-    {%- set ledger_node = graph.nodes[ledger] -%}
-    update {{ api.Relation.create(database=ledger_node.database, schema=ledger_node.schema,
-                                  identifier=ledger_node.alias) }}
+    {#- A hook cannot call source(): the ledger's relation (raw.admission_ledger) comes from the graph. -#}
+    {%- set ledger_source = graph.sources['source.' ~ project_name ~ '.raw.admission_ledger'] -%}
+    update {{ api.Relation.create(database=ledger_source.database, schema=ledger_source.schema,
+                                  identifier=ledger_source.identifier) }}
     set transformed_at = now()
     where batch_id = '{{ invocation_id }}'
         and transformed_at is null
