@@ -4,7 +4,7 @@
         loader asks too (loader/load_liveness.py); on the embedded server a dead loader's lock
         outlives it, and the next load marks the row. -#}
     ({{ load_log }}.status = 'running'
-        and not {{ adapter.quote(var('raw_schema')) }}.load_lock_is_held(
+        and not {{ var('raw_schema') }}.load_lock_is_held(
             {{ load_log }}.load_id, {{ var('load_lock_class') }}
         ))
 {%- endmacro %}
