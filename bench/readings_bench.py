@@ -52,7 +52,7 @@ def fill(settings: ConnectionSettings, rows: int) -> None:
 
 def timed_page(settings: ConnectionSettings, query: ReadingsQuery) -> tuple[float, int, datetime]:
     started = time.perf_counter()
-    rows = list(iter_readings(settings, query))[1:]
+    rows = list(iter_readings(settings, query))[1:]  # after the DeviceFound
     elapsed_ms = (time.perf_counter() - started) * 1000
     return elapsed_ms, len(rows), rows[-1].recorded_at  # type: ignore[union-attr]
 

@@ -28,7 +28,7 @@ from loader.generate import FleetSpec, generate_fleet
 from loader.job_locks import BuildAlreadyRunning
 from loader.landing import DEFAULT_CONCURRENCY, DEFAULT_LATEST_METRICS, LoadOptions, LoadSummary, Progress, run_load
 from loader.migrations import DEFAULT_RAW_SCHEMA
-from loader.readings import UNTRANSFORMED, Reading, ReadingsQuery, device_metrics, iter_readings
+from loader.readings import UNTRANSFORMED, DeviceFound, Reading, ReadingsQuery, device_metrics, iter_readings
 from loader.report import DEFAULT_SITE_DIR, build_report
 from loader.reports import LAYERS, database_summary, recent_loads, soc_alerts
 from loader.retention import prune_transformed_pieces
@@ -942,7 +942,9 @@ def readings(
         raw_schema=raw_schema,
     )  # fmt: skip
     rows = iter_readings(settings, query)
-    device_id, name = next(rows)  # type: ignore[misc]
+    found = next(rows)
+    assert isinstance(found, DeviceFound)
+    device_id, name = found.device_id, found.name
     printer = _ReadingsPrinter(output_format, include_untransformed)
     last = None
     count = untransformed = 0

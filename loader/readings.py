@@ -65,15 +65,23 @@ def resolve_device(connection: psycopg.Connection, schema: str, device: str) -> 
     return rows[0][0], rows[0][1]
 
 
-def iter_readings(settings: ConnectionSettings, query: ReadingsQuery) -> Iterator[Reading | tuple[str, str | None]]:
-    """First the device's (id, name), then its readings in time order."""
+@dataclass(frozen=True)
+class DeviceFound:
+    """The device a readings query resolved to: what iter_readings yields first."""
+
+    device_id: str
+    name: str | None
+
+
+def iter_readings(settings: ConnectionSettings, query: ReadingsQuery) -> Iterator[Reading | DeviceFound]:
+    """First the device (DeviceFound), then its readings in time order."""
     schema = query.models_schema or settings.schema
     with connect(settings) as connection:
         for relation in ("battery_telemetry", "dim_devices"):
             if not relation_exists(connection, f"{schema}.{relation}"):
                 raise LoaderError(f"{schema}.{relation} does not exist yet: run `dbt build` first.")
         device_id, name = resolve_device(connection, schema, query.device)
-        yield device_id, name
+        yield DeviceFound(device_id, name)
         statement, parameters = _statement(query, schema, device_id)
         with connection.transaction(), connection.cursor(name="loader_readings") as cursor:
             cursor.itersize = FETCH_ROWS

@@ -20,7 +20,7 @@ import json
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import IO, Any
+from typing import IO, Any, cast
 
 BLOCK_CHARS = 1 << 20
 # Keep at least this much text ahead of the cursor while scanning points, so a point never straddles
@@ -431,11 +431,11 @@ def _iter_points(text: _Text, builder: _PieceBuilder) -> Iterator[Piece]:
         # Fast path: a run of well-formed points inside the buffered window.
         limit = len(buf) - (0 if text.eof else LOOKAHEAD_CHARS // 2)
         while pos < limit:
-            cursor = _WS.match(buf, pos).end()  # type: ignore[union-attr]
+            cursor = cast(re.Match[str], _WS.match(buf, pos)).end()  # [ \t\n\r]* always matches
             if not first:
                 if buf[cursor : cursor + 1] != ",":
                     break
-                cursor = _WS.match(buf, cursor + 1).end()  # type: ignore[union-attr]
+                cursor = cast(re.Match[str], _WS.match(buf, cursor + 1)).end()
             match = (run_match if builder.room >= RUN_POINTS else point_match)(buf, cursor)
             if match is None:
                 break

@@ -399,6 +399,8 @@ def test_docs_generate_shows_lineage_from_sources_to_every_model_and_exposure(
         f"exposure.battery_telemetry.report_{page}" for page in ("data_quality", "device", "fleet", "pipeline")
     ]
     assert "model.battery_telemetry.fct_capacity_monthly" in parents["exposure.battery_telemetry.report_device"]
+    # What the loader's own commands read of dbt's, so that a rename fails at parse time.
+    assert "model.battery_telemetry.battery_telemetry" in parents["exposure.battery_telemetry.loader_commands"]
     assert (tmp_path / "target" / "catalog.json").exists()
 
 

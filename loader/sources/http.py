@@ -210,8 +210,10 @@ def _peek_assets_page(path: Path) -> tuple[int, int | None]:
 
 
 def _retry_after_seconds(value: str | None) -> float | None:
-    with contextlib.suppress(TypeError, ValueError):
-        return min(float(value), 300.0)  # type: ignore[arg-type]
+    if value is None:
+        return None
+    with contextlib.suppress(ValueError):
+        return min(float(value), 300.0)
     return None
 
 
