@@ -21,7 +21,8 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The bin folder of a new virtual environment with the project's wheel installed (not editable)."""
+    """The bin folder of a new virtual environment with the project's wheel installed (not editable),
+    with its `report` extra."""
     work = tmp_path_factory.mktemp("installed")
     subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation", "--wheel-dir",
@@ -31,7 +32,7 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     [wheel] = (work / "dist").glob("*.whl")
     subprocess.run([sys.executable, "-m", "venv", str(work / "venv")], check=True)
     subprocess.run(
-        [str(work / "venv" / "bin" / "pip"), "install", "--quiet", "--disable-pip-version-check", str(wheel)],
+        [str(work / "venv" / "bin" / "pip"), "install", "--quiet", "--disable-pip-version-check", f"{wheel}[report]"],
         check=True, capture_output=True,
     )  # fmt: skip
     return work / "venv" / "bin"
@@ -76,6 +77,12 @@ def test_the_installed_loader_generates_loads_and_builds_from_any_folder(
     assert not list(installed.parent.glob("lib/python*/site-packages/loader/project/target"))
     assert postgres_backend.scalar("select count(distinct device_id) from analytics.battery_telemetry") == 2
     assert postgres_backend.scalar("select count(*) from analytics.fct_battery_daily") > 0
+
+    # The report the package carries, its chart libraries installed into the user's state folder.
+    state = {"XDG_STATE_HOME": str(elsewhere / "state")}
+    run(installed, elsewhere, "loader", "report", "build", "--database-url", url, env=state)
+    assert (elsewhere / "report" / "index.html").exists()
+    assert (elsewhere / "state" / "battery-telemetry-elt" / "report" / "node_modules" / "vega-embed").is_dir()
 
 
 def test_the_installed_loader_runs_the_embedded_database_from_any_folder(installed: Path, elsewhere: Path) -> None:
