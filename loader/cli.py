@@ -1243,7 +1243,7 @@ site_dir_option = click.option(
     type=click.Path(file_okay=False, path_type=Path),
     default=DEFAULT_SITE_DIR,
     show_default=True,
-    help="Folder the site is written to (replaced).",
+    help="Folder the site is written to: new, empty, or an earlier report (replaced).",
 )
 
 

@@ -70,7 +70,10 @@ def build_report(
     report_dir: Path = REPORT_DIR,
     progress: Callable[[str], None] = lambda message: None,
 ) -> ReportBuild:
-    """Query the database as the analysts' role and build the site into `site_dir`."""
+    """Query the database as the analysts' role and build the site into `site_dir`, which is replaced:
+    it must be new, empty, or an earlier report's."""
+    if site_dir.is_dir() and any(site_dir.iterdir()) and not (site_dir / DATA_FOLDER / "devices.json").is_file():
+        raise LoaderError(f"{site_dir} holds files but no earlier report: give a new or empty folder (--out).")
     started = time.monotonic()
     libraries = _chart_libraries(report_dir)
     with tempfile.TemporaryDirectory(prefix="report-pages-") as scratch:

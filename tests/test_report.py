@@ -176,3 +176,11 @@ def test_report_reads_as_the_analyst_role_and_names_the_query_it_may_not_run(
     assert "Report query" in failed.output and "fleet_monthly.sql failed" in failed.output
     assert "permission denied for table fct_fleet_monthly" in failed.output
     assert "Traceback" not in failed.output
+
+
+def test_report_build_refuses_a_folder_that_holds_something_else(tmp_path: Path) -> None:
+    (tmp_path / "notes.txt").write_text("mine")
+    failed = invoke(["report", "build", "--out", str(tmp_path), "--database-url", "postgresql://nobody@127.0.0.1:1/x"],
+                    expected_exit=1)  # fmt: skip
+    assert f"{tmp_path} holds files but no earlier report" in failed.output
+    assert (tmp_path / "notes.txt").read_text() == "mine"
