@@ -31,7 +31,7 @@ from loader.connection import connect
 from loader.errors import LoaderError
 from loader.job_locks import embedded_turn, is_shared_session_server
 from loader.landing import piece_hash
-from loader.retention import is_transformed, require_transformed_pieces
+from loader.retention import is_transformed, why_nothing_is_transformed
 from loader.settings import ConnectionSettings
 from loader.telemetry_parser import Piece
 
@@ -113,11 +113,9 @@ def _compact(
     on_progress: Callable[[int, int], None] | None,
 ) -> CompactionResult:
     raw = sql.Identifier(raw_schema)
-    try:
-        require_transformed_pieces(connection, settings, raw_schema, "compact")
-    except LoaderError:
+    if reason := why_nothing_is_transformed(connection, settings, raw_schema):
         if require_transformed:
-            raise
+            raise LoaderError(f"Nothing to compact: {reason}.")
         return CompactionResult()
     # The database's clock, not this machine's: load times are the database's.
     now = connection.execute("select (extract(epoch from now()) * 1000)::bigint").fetchone()

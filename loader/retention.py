@@ -34,19 +34,20 @@ def is_transformed(raw_schema: str, piece: str = "pieces") -> sql.Composed:
     ).format(piece=sql.Identifier(piece), ledger=sql.Identifier(raw_schema, "admission_ledger"))
 
 
-def require_transformed_pieces(
-    connection: psycopg.Connection, settings: ConnectionSettings, raw_schema: str, doing: str
-) -> None:
-    """Raise a sentence saying why there is nothing to `doing` when no dbt build transformed a piece."""
+def why_nothing_is_transformed(
+    connection: psycopg.Connection, settings: ConnectionSettings, raw_schema: str
+) -> str | None:
+    """Why no raw piece can count as transformed yet (no load, or no dbt build), or None if one does."""
     if not relation_exists(connection, f"{raw_schema}.admission_ledger"):
-        raise LoaderError(f"Nothing to {doing}: {settings.display} has no raw schema {raw_schema} (no load yet).")
+        return f"{settings.display} has no raw schema {raw_schema} (no load yet)"
     transformed = connection.execute(
         sql.SQL("select exists (select 1 from {}.admission_ledger where transformed_at is not null)").format(
             sql.Identifier(raw_schema)
         )
     ).fetchone()
     if not (transformed and transformed[0]):
-        raise LoaderError(f"Nothing to {doing}: no dbt build has transformed a raw piece in {settings.display} yet.")
+        return f"no dbt build has transformed a raw piece in {settings.display} yet"
+    return None
 
 
 def prune_transformed_pieces(
@@ -55,7 +56,8 @@ def prune_transformed_pieces(
     """Delete raw pieces loaded more than older_than_ms ago that dbt has transformed; return what went."""
     raw = sql.Identifier(raw_schema)
     with connect(settings) as connection:
-        require_transformed_pieces(connection, settings, raw_schema, "prune")
+        if reason := why_nothing_is_transformed(connection, settings, raw_schema):
+            raise LoaderError(f"Nothing to prune: {reason}.")
         prunable = sql.SQL(
             "from {raw}.telemetry_pieces as pieces"
             " where pieces.loaded_at < now() - make_interval(secs => %s / 1000.0) and {transformed}"

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from loader.errors import LoaderError
 from loader.sources.base import Document, MissingDocument, S3Settings, Source
@@ -35,7 +34,7 @@ def _s3_source(location: str, http: HttpSettings | None, s3: S3Settings | None) 
 
 
 # The sources `loader load` reads, by the location's URL scheme.
-SOURCES_BY_SCHEME: dict[str, Callable[[str, HttpSettings | None, S3Settings | None], Any]] = {
+SOURCES_BY_SCHEME: dict[str, Callable[[str, HttpSettings | None, S3Settings | None], Source]] = {
     "http": lambda location, http, s3: HttpSource(location, http),
     "https": lambda location, http, s3: HttpSource(location, http),
     "s3": _s3_source,
@@ -49,5 +48,4 @@ def open_source(location: str, http: HttpSettings | None = None, s3: S3Settings 
     scheme = location.split("://", 1)[0].lower()
     if scheme not in SOURCES_BY_SCHEME:
         raise LoaderError(f"Source {location} is not supported: give a directory, an http(s) URL or an s3:// URL.")
-    source: Source = SOURCES_BY_SCHEME[scheme](location, http, s3)
-    return source
+    return SOURCES_BY_SCHEME[scheme](location, http, s3)
