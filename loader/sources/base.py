@@ -62,7 +62,7 @@ class MissingDocument(Exception):
 
 
 class Source(Protocol):
-    """What the loader lands from: a directory, an HTTP API, object storage (loader/object_storage.py)
+    """What the loader lands from: a directory, an HTTP API, object storage (s3.py)
     or a broker's messages (loader/stream.py). A source that lists its devices (a directory, a bucket)
     is asked which it holds; one that does not (an API) gets them from its assets."""
 
@@ -98,7 +98,7 @@ class Source(Protocol):
 # Object storage's settings live here, not beside its source: reading them must not import boto3.
 @dataclass(frozen=True)
 class S3Settings:
-    """How to reach object storage (loader/object_storage.py); credentials come from AWS's own config."""
+    """How to reach object storage (s3.py); credentials come from AWS's own config."""
 
     endpoint_url: str | None = None
     connect_timeout_s: float = 5.0

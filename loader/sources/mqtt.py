@@ -71,7 +71,7 @@ def as_response(payload: bytes) -> bytes:
 
 
 class BrokerSource:
-    """A broker as a source (loader/sources.py's protocol): its messages are pushed to the stream, which
+    """A broker as a source (the Source protocol of base.py): its messages are pushed to the stream, which
     lands each as a telemetry document; nothing is asked of it."""
 
     def __init__(self, broker: Broker) -> None:
