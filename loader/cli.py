@@ -18,6 +18,16 @@ from typing import Any, ClassVar
 import click
 
 from loader import __version__, exit_codes
+from loader.archive import (
+    ARCHIVE_DESTINATION_ENV,
+    DEFAULT_ARCHIVE_OLDER_THAN,
+    DEFAULT_POINTS_PER_FILE,
+    ArchivePolicy,
+    ArchiveResult,
+    archive_after_load,
+    archive_transformed_pieces,
+    default_destination,
+)
 from loader.build import run_build
 from loader.compaction import DEFAULT_COMPACT_AFTER, CompactionResult, compact_after_load, compact_raw_pieces
 from loader.deprecated_options import bare_seconds, renamed_options
@@ -141,6 +151,39 @@ compact_after_option = click.option(
     "`loader compact`).",
 )
 no_compact_option = click.option("--no-compact", is_flag=True, help="Keep every piece as landed.")
+
+
+def archive_options(command: Any) -> Any:
+    """What `loader load` and `loader stream` archive after they land (see `loader archive --help`)."""
+    options = [
+        click.option(
+            "--archive-older-than",
+            default=DEFAULT_ARCHIVE_OLDER_THAN,
+            show_default=True,
+            type=DURATION_OR_ZERO,
+            metavar="DURATION",
+            help="Move raw pieces loaded longer ago than this, once dbt has transformed them, into the archive "
+            "(compressed files `loader load` reads back; see `loader archive`).",
+        ),
+        click.option(
+            "--archive-to",
+            metavar="DEST",
+            help=f"The archive: a folder or s3://bucket/prefix (default: ${ARCHIVE_DESTINATION_ENV}, else a folder "
+            "in the loader's state folder; point it at object storage in production).",
+        ),
+        click.option("--no-archive", is_flag=True, help="Keep raw in the database (`loader prune` deletes it)."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def _archive_policy(
+    settings: ConnectionSettings, archive_to: str | None, older_than_ms: int, no_archive: bool, s3: S3Settings
+) -> ArchivePolicy | None:
+    if no_archive:
+        return None
+    return ArchivePolicy(archive_to or default_destination(settings), older_than_ms, s3)
 
 
 def _settings(database_url: str | None, target: str | None, profiles_dir: str | None) -> ConnectionSettings:
@@ -378,6 +421,7 @@ class _SourceOptionsCommand(click.Command):
 )
 @compact_after_option
 @no_compact_option
+@archive_options
 @click.option(
     "--progress/--no-progress",
     default=None,
@@ -408,6 +452,9 @@ def load(
     s3_endpoint_url: str | None,
     compact_after: int,
     no_compact: bool,
+    archive_older_than: int,
+    archive_to: str | None,
+    no_archive: bool,
     progress: bool | None,
     database_url: str | None,
     target: str | None,
@@ -431,7 +478,9 @@ def load(
     file that is still there unchanged on a later run is reported as "still quarantined", not
     quarantined again, and alone does not make the exit code 3 (only new rejects do).
 
-    Each run ends by compacting raw (--compact-after, --no-compact): see `loader compact --help`.
+    Each run ends by compacting raw (--compact-older-than, --no-compact; see `loader compact --help`) and
+    moving what dbt transformed more than --archive-older-than ago into the archive (--archive-to,
+    --no-archive; see `loader archive --help`).
     """
     settings = _settings(database_url, target, profiles_dir)
     if until is not None and since is None:
@@ -463,32 +512,43 @@ def load(
     )
     stop = stop_on_signals() if follow is not None else threading.Event()
 
-    def load_once() -> tuple[LoadSummary, CompactionResult | None]:
+    s3 = S3Settings(endpoint_url=s3_endpoint_url)
+    archive_policy = _archive_policy(settings, archive_to, archive_older_than, no_archive, s3)
+
+    def load_once() -> tuple[LoadSummary, CompactionResult | None, ArchiveResult | None]:
         bar = _Bar((sys.stderr.isatty() if progress is None else progress) and follow is None)
         try:
-            summary = run_load(
-                settings, open_source(source, http, S3Settings(endpoint_url=s3_endpoint_url)), options, bar
-            )
+            summary = run_load(settings, open_source(source, http, s3), options, bar)
         finally:
             bar.close()
-        if dry_run or no_compact:
-            return summary, None
-        compaction = compact_after_load(settings, raw_schema, compact_after, on_wait=_say_on_stderr)
+        compaction = archived = None
+        if not (dry_run or no_compact):
+            compaction = compact_after_load(settings, raw_schema, compact_after, on_wait=_say_on_stderr)
+        if not dry_run and archive_policy is not None:
+            archived = archive_after_load(settings, raw_schema, archive_policy, on_wait=_say_on_stderr)
         if isinstance(compaction, str):
             _report_compaction(compaction)
-            return summary, None
-        return summary, compaction
+        if isinstance(archived, str):
+            _report_archive(archived)
+        return (
+            summary,
+            compaction if isinstance(compaction, CompactionResult) else None,
+            archived if isinstance(archived, ArchiveResult) else None,
+        )
 
     any_rejects = False
     follow_s = None if follow is None else follow / 1000
-    for summary, compaction in rounds(load_once, follow_s, max_rounds, stop):
+    for summary, compaction, archived in rounds(load_once, follow_s, max_rounds, stop):
         if output_format == "json":
             output = summary.as_dict() | ({"compaction": compaction.as_dict()} if compaction else {})
+            output |= {"archive": archived.as_dict()} if archived else {}
             click.echo(json.dumps(output, indent=None if follow else 2))
         else:
             _print_summary(summary, settings)
             if compaction and (compaction.pieces_merged or compaction.http_file_records_removed):
                 click.echo(_compaction_sentence(compaction, dry_run=False))
+            if archived and archived.files:
+                click.echo(_archive_sentence(archived, archive_older_than))
         any_rejects = any_rejects or summary.has_rejects
     if stop.is_set():
         click.echo("Stopped following.", err=True)
@@ -541,6 +601,8 @@ def load(
 )
 @compact_after_option
 @no_compact_option
+@archive_options
+@click.option("--s3-endpoint-url", metavar="URL", help="s3:// archive: an S3-compatible server (http://host:9000).")
 @raw_schema_option
 @connection_options
 def stream(
@@ -553,6 +615,10 @@ def stream(
     latest_metrics: tuple[str, ...],
     compact_after: int,
     no_compact: bool,
+    archive_older_than: int,
+    archive_to: str | None,
+    no_archive: bool,
+    s3_endpoint_url: str | None,
     raw_schema: str,
     database_url: str | None,
     target: str | None,
@@ -568,8 +634,10 @@ def stream(
     Subscribed with QoS 1 on a persistent session; a message is acknowledged only after its batch
     committed, so nothing is lost when the loader or the broker goes down, and nothing lands twice.
     Bad messages are quarantined with their topic and reason. The first Ctrl-C or SIGTERM commits the
-    batch under way and stops (exit 0, or 3 if messages were quarantined). Raw is compacted at the start
-    and every hour (--compact-after, --no-compact; see `loader compact --help`).
+    batch under way and stops (exit 0, or 3 if messages were quarantined). At the start and every hour raw
+    is compacted (--compact-older-than, --no-compact; see `loader compact --help`) and what dbt
+    transformed more than --archive-older-than ago moves into the archive (--archive-to, --no-archive;
+    see `loader archive --help`).
     """
     settings = _settings(database_url, target, profiles_dir)
     options = StreamOptions(
@@ -579,12 +647,18 @@ def stream(
         load=LoadOptions(raw_schema=raw_schema, latest_metrics=tuple(latest_metrics)),
         exit_when_idle_s=None if exit_when_idle is None else exit_when_idle / 1000,
         compact_after_ms=None if no_compact else compact_after,
+        archive=_archive_policy(
+            settings, archive_to, archive_older_than, no_archive, S3Settings(endpoint_url=s3_endpoint_url)
+        ),
     )
     stop = stop_on_signals()
     broker = Broker.from_url(broker_url)
     click.echo(f"Streaming {broker.uri}/{broker.topic_filter} into {settings.display}; Ctrl-C stops.", err=True)
     report = _StreamReport(enabled=sys.stderr.isatty())
-    summary = Stream(settings, broker, options, stop, on_batch=report.batch, on_compaction=_report_compaction).run()
+    summary = Stream(
+        settings, broker, options, stop, on_batch=report.batch, on_compaction=_report_compaction,
+        on_archive=_report_archive,
+    ).run()  # fmt: skip
     if output_format == "json":
         click.echo(json.dumps(summary.as_dict(), indent=2))
     else:
@@ -848,30 +922,137 @@ def compact(
     run it yourself to see what is due (--dry-run) or to compact with another age.
     """
     settings = _settings(database_url, target, profiles_dir)
-    enabled = sys.stderr.isatty() if progress is None else progress
-    bar: Any = None
-
-    def advance(done: int, total: int) -> None:
-        nonlocal bar
-        if enabled and bar is None:
-            bar = click.progressbar(length=total, label="Merging pieces", file=sys.stderr, width=30)
-            bar.__enter__()
-        if bar is not None:
-            bar.update(1)
-
-    try:
+    with _StepBar(sys.stderr.isatty() if progress is None else progress, "Merging pieces") as bar:
         result = compact_raw_pieces(
             settings,
             raw_schema,
             older_than,
             dry_run,
-            on_progress=advance,
+            on_progress=bar.advance,
             on_wait=_say_on_stderr,
         )
-    finally:
-        if bar is not None:
-            bar.__exit__(None, None, None)
     click.echo(_compaction_sentence(result, dry_run))
+
+
+class _StepBar:
+    """A progress bar over steps whose number the first step tells (on_progress(done, total)), drawn on
+    stderr only when enabled."""
+
+    def __init__(self, enabled: bool, label: str) -> None:
+        self.enabled = enabled
+        self.label = label
+        self.bar: Any = None
+
+    def advance(self, done: int, total: int) -> None:
+        if self.enabled and self.bar is None:
+            self.bar = click.progressbar(length=total, label=self.label, file=sys.stderr, width=30)
+            self.bar.__enter__()
+        if self.bar is not None:
+            self.bar.update(1)
+
+    def __enter__(self) -> _StepBar:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.__exit__(None, None, None)
+
+
+@cli.command()
+@click.option(
+    "--to",
+    "destination",
+    metavar="DEST",
+    help=f"A folder or s3://bucket/prefix. Default: ${ARCHIVE_DESTINATION_ENV}, else the folder `archive` beside the "
+    "embedded database's files (target embedded), else ~/.local/state/battery-telemetry-elt/archive/<database>.",
+)
+@click.option(
+    "--older-than",
+    default=DEFAULT_ARCHIVE_OLDER_THAN,
+    show_default=True,
+    type=DURATION_OR_ZERO,
+    metavar="DURATION",
+    help="Archive raw pieces loaded longer ago than this that dbt has transformed.",
+)
+@click.option(
+    "--max-points-per-file",
+    default=DEFAULT_POINTS_PER_FILE,
+    show_default=True,
+    type=click.IntRange(1),
+    metavar="N",
+    help="Start a new file after this many points (a piece is never split).",
+)
+@click.option("--s3-endpoint-url", metavar="URL", help="s3:// destination: an S3-compatible server (http://host:9000).")
+@click.option("--dry-run", is_flag=True, help="Only say what would be archived.")
+@format_option("what was archived, as JSON on stdout")
+@click.option(
+    "--progress/--no-progress",
+    default=None,
+    help="Show a progress bar over the files (default: only when stderr is a terminal).",
+)
+@raw_schema_option
+@connection_options
+def archive(
+    destination: str | None,
+    older_than: int,
+    max_points_per_file: int,
+    s3_endpoint_url: str | None,
+    dry_run: bool,
+    output_format: str,
+    progress: bool | None,
+    raw_schema: str,
+    database_url: str | None,
+    target: str | None,
+    profiles_dir: str | None,
+) -> None:
+    """Move raw pieces dbt has transformed into compressed files, out of the database.
+
+    Raw pieces loaded longer ago than --older-than, that dbt has transformed, go to DEST as gzip files
+    in the layout `loader load` reads (telemetry/<deviceId>/<day>-<piece>.json.gz, one per device and
+    load day, plus the newest assets in assets/). Each file is read back and checked (its bytes, and
+    every piece's metric, point count and content hash) before its pieces are removed from the
+    database, with their admission-ledger rows, in one transaction. A run that is killed loses
+    nothing; the next one finishes what it had started. Never takes the piece a latest-readings row
+    points at. Every `loader load` and `loader stream` runs this by itself (--archive-older-than,
+    --archive-to, --no-archive).
+
+    To re-process history: `loader load DEST`, then `dbt build --full-refresh --vars
+    '{allow_full_refresh_of_history: true}'`. `loader prune` deletes without archiving.
+    """
+    settings = _settings(database_url, target, profiles_dir)
+    where = destination or default_destination(settings)
+    s3 = S3Settings(endpoint_url=s3_endpoint_url)
+    with _StepBar(sys.stderr.isatty() if progress is None else progress, "Archiving files") as bar:
+        result = archive_transformed_pieces(
+            settings, raw_schema, where, older_than, s3=s3, points_per_file=max_points_per_file, dry_run=dry_run,
+            on_progress=bar.advance, on_wait=_say_on_stderr,
+        )  # fmt: skip
+    if output_format == "json":
+        click.echo(json.dumps(result.as_dict(), indent=2))
+    else:
+        click.echo(_archive_sentence(result, older_than))
+
+
+def _archive_sentence(result: ArchiveResult, older_than_ms: int) -> str:
+    pieces = f"{result.pieces} raw pieces ({result.points} points"
+    if result.dry_run:
+        return (
+            f"Would archive {pieces}, {result.payload_bytes_freed / 1e6:.1f} MB of payload) loaded more than "
+            f"{_duration(older_than_ms / 1000)} ago and transformed by dbt, to {result.destination}."
+        )
+    resumed = f", {result.files_resumed} of them left unfinished by an earlier run" if result.files_resumed else ""
+    return (
+        f"Archived {pieces}) into {result.files} files{resumed} in {result.destination}: "
+        f"{result.file_bytes / 1e6:.1f} MB written, {result.payload_bytes_freed / 1e6:.1f} MB of payload freed in "
+        "the database."
+    )
+
+
+def _report_archive(result: ArchiveResult | str) -> None:
+    if isinstance(result, str):
+        click.echo(f"Archiving skipped: {result}", err=True)
+    elif result.files:
+        click.echo(_archive_sentence(result, 0), err=True)
 
 
 @cli.command()

@@ -143,7 +143,7 @@ class Progress:
 
 def sha256_file(document: Document) -> str:
     digest = hashlib.sha256()
-    with document.open() as stream:
+    with document.open_stored() as stream:
         while block := stream.read(HASH_BLOCK):
             digest.update(block)
     return digest.hexdigest()
@@ -442,7 +442,7 @@ class RawSink:
 
 
 def _read_capped(document: Document) -> bytes:
-    with document.open() as stream:
+    with document.open_stored() as stream:
         return stream.read(QUARANTINE_MAX_BYTES + 1)
 
 
@@ -511,11 +511,18 @@ class LandingRun:
             self.summary.files_unchanged += 1
             self.sink.record_counts(self.summary)
             return []
-        body = document.local_path().read_bytes()
-        self.summary.bytes_read += len(body)
-        self.progress.advance(len(body))
-        content_hash = hashlib.sha256(body).hexdigest()
-        problem, page = _read_assets_page(body)
+        stored = document.local_path().read_bytes()
+        self.summary.bytes_read += len(stored)
+        self.progress.advance(len(stored))
+        content_hash = hashlib.sha256(stored).hexdigest()
+        problem: str | None
+        page: dict[str, Any]
+        try:
+            body = document.read_body()
+        except MalformedResponse as malformed:
+            body, problem, page = stored, malformed.reason, {}
+        else:
+            problem, page = _read_assets_page(body)
         if problem:
             self.reject_file(
                 document, Rejection(document.uri, f"assets response {problem}"), body, len(body), content_hash
@@ -588,7 +595,9 @@ class LandingRun:
         rejections_before = len(summary.rejections)
         try:
             with self.sink.connection.transaction(), document.open() as stream:
-                for item in iter_telemetry(stream, self.options.max_points_per_piece, on_bytes=self._count_bytes):
+                # A compressed file counts its bytes as stored, as the progress bar's total does.
+                counted = None if document.is_gzip else self._count_bytes
+                for item in iter_telemetry(stream, self.options.max_points_per_piece, on_bytes=counted):
                     if isinstance(item, SeriesRejected) and item.is_empty and document.window is not None:
                         continue  # no readings of this metric in the window asked for
                     if isinstance(item, SeriesRejected):
@@ -617,6 +626,8 @@ class LandingRun:
                             "landed_sanitized",
                         )
                         self.reject(document, rejection, text, len(text), hashlib.sha256(text).hexdigest())
+                if counted is None:
+                    self._count_bytes(document.size)
                 if document.ledgered:
                     self.sink.mark_file_landed(document, content_hash, landed + unchanged)
                 self.record_window(document)

@@ -205,6 +205,29 @@ MIGRATIONS: list[str] = [
     create index admission_ledger_pending_idx on {schema}.admission_ledger (piece_id)
         where transformed_at is null;
     """,
+    # 12: the archive (loader/archive.py): each file `loader archive` writes, planned with the pieces it
+    # holds before it is written, and marked archived in the transaction that removes those pieces once
+    # the file was read back and verified. A planned file left by a run that died is finished first.
+    """
+    create table {schema}.archive_files (
+        archive_file_id bigint generated always as identity primary key,
+        destination text not null,
+        file_path text not null,
+        device_id uuid not null,
+        piece_ids bigint[] not null,
+        pieces integer not null,
+        points bigint not null,
+        first_recorded_ms bigint,
+        last_recorded_ms bigint,
+        planned_at timestamptz not null default clock_timestamp(),
+        archived_at timestamptz,
+        file_bytes bigint,
+        file_sha256 text,
+        payload_bytes_freed bigint,
+        constraint archive_files_destination_file_path_key unique (destination, file_path)
+    );
+    create index archive_files_planned_idx on {schema}.archive_files (archive_file_id) where archived_at is null;
+    """,
 ]
 
 

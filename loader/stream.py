@@ -37,6 +37,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from loader.archive import ArchivePolicy, ArchiveResult, archive_after_load
 from loader.compaction import CompactionResult, compact_after_load
 from loader.errors import LoaderError
 from loader.job_locks import embedded_turn
@@ -58,8 +59,10 @@ class StreamOptions:
     load: LoadOptions | None = None
     # Stop once no message came for this long (drain what the broker kept, then exit); None: never.
     exit_when_idle_s: float | None = None
-    # Compact raw (loader/compaction.py) at the start and every compact_every_s: None = never.
+    # Compact raw (loader/compaction.py), then archive it (loader/archive.py), at the start and every
+    # compact_every_s: None = never.
     compact_after_ms: int | None = None
+    archive: ArchivePolicy | None = None
     compact_every_s: float = 3600.0
 
 
@@ -84,6 +87,7 @@ class Stream:
         on_batch: Callable[[LoadSummary, int], None] | None = None,
         progress: Progress | None = None,
         on_compaction: Callable[[CompactionResult | str], None] | None = None,
+        on_archive: Callable[[ArchiveResult | str], None] | None = None,
     ) -> None:
         self.settings = settings
         self.broker = broker
@@ -91,6 +95,7 @@ class Stream:
         self.stop = stop
         self.on_batch = on_batch or (lambda summary, messages: None)
         self.on_compaction = on_compaction or (lambda result: None)
+        self.on_archive = on_archive or (lambda result: None)
         self.progress = progress or Progress()
         self.inbox: queue.Queue[Message] = queue.Queue()
         self.connected = threading.Event()
@@ -152,11 +157,11 @@ class Stream:
             try:
                 self._connect()
                 last_message = time.monotonic()
-                compacted_at: float | None = None
+                upkept_at: float | None = None
                 while not self.stop.is_set():
-                    if self._compaction_due(compacted_at):
-                        self._compact(options.raw_schema)  # takes the embedded server's turn itself
-                        compacted_at = time.monotonic()
+                    if self._upkeep_due(upkept_at):
+                        self._upkeep(options.raw_schema)  # takes the embedded server's turn itself
+                        upkept_at = time.monotonic()
                     batch = self._next_batch()
                     if batch:
                         with embedded_turn(self.settings, session.shared_session, self.progress.waiting):
@@ -170,18 +175,21 @@ class Stream:
                 self.client.loop_stop()
         return session.summary
 
-    def _compaction_due(self, compacted_at: float | None) -> bool:
-        if self.options.compact_after_ms is None:
+    def _upkeep_due(self, upkept_at: float | None) -> bool:
+        if self.options.compact_after_ms is None and self.options.archive is None:
             return False
-        return compacted_at is None or time.monotonic() - compacted_at >= self.options.compact_every_s
+        return upkept_at is None or time.monotonic() - upkept_at >= self.options.compact_every_s
 
-    def _compact(self, raw_schema: str) -> None:
-        """Merge what is due; a failure is reported and the stream goes on (the next one tries again)."""
-        assert self.options.compact_after_ms is not None
-        self.on_compaction(
-            compact_after_load(self.settings, raw_schema, self.options.compact_after_ms,
-                               on_wait=self.progress.waiting)
-        )  # fmt: skip
+    def _upkeep(self, raw_schema: str) -> None:
+        """Merge, then archive, what is due; a failure is reported and the stream goes on (the next one
+        tries again)."""
+        if self.options.compact_after_ms is not None:
+            self.on_compaction(
+                compact_after_load(self.settings, raw_schema, self.options.compact_after_ms,
+                                   on_wait=self.progress.waiting)
+            )  # fmt: skip
+        if self.options.archive is not None:
+            self.on_archive(archive_after_load(self.settings, raw_schema, self.options.archive, self.progress.waiting))
 
     def _idle_too_long(self, last_message: float) -> bool:
         idle_s = self.options.exit_when_idle_s

@@ -27,6 +27,7 @@ from harness.databases import (
     throwaway_postgres,
 )
 from harness.dbt import ParseState, run_dbt
+from loader.archive import ARCHIVE_DESTINATION_ENV
 from loader.embedded import EmbeddedServer
 from loader.errors import LoaderError
 from loader.generate import FleetSpec, generate_fleet
@@ -293,6 +294,18 @@ def native_backend(native_cluster: ConnectionSettings) -> Backend:
 def postgres_backend(postgres_cluster: ConnectionSettings) -> Backend:
     """A clean plain PostgreSQL database, for tests of concurrency, crashes and the fallback path."""
     return Backend("postgres", _fresh_postgres_database(postgres_cluster, reuse_name=True))
+
+
+@pytest.fixture
+def second_postgres_backend(postgres_cluster: ConnectionSettings) -> Backend:
+    """Another clean plain PostgreSQL database, beside the test's own (to land a copy into)."""
+    return Backend("postgres", _fresh_postgres_database(postgres_cluster))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def archive_destination(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Where loads archive by default in tests: a folder of the run's, not the user's state folder."""
+    os.environ[ARCHIVE_DESTINATION_ENV] = str(tmp_path_factory.getbasetemp() / "archive")
 
 
 def wait_for(condition, timeout_s: float = 10.0, interval_s: float = 0.05) -> bool:  # type: ignore[no-untyped-def]

@@ -3,13 +3,16 @@ body each, opened as a binary stream so the loader never holds a whole telemetry
 
 from __future__ import annotations
 
+import gzip
 import io
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import IO, Literal, Protocol
+from typing import IO, Literal, Protocol, cast
 
+from loader.telemetry_parser import MalformedResponse
 from loader.windows import Window
 
 AssetsOrTelemetry = Literal["assets", "telemetry"]
@@ -47,14 +50,50 @@ class Document:
             self.is_temporary = True
         return self.path
 
-    def open(self) -> IO[bytes]:
+    @property
+    def is_gzip(self) -> bool:
+        """A gzip-compressed response (`.json.gz`, as `loader archive` writes them)."""
+        return self.uri.endswith(".gz")
+
+    def open_stored(self) -> IO[bytes]:
+        """The bytes as stored (compressed, for a `.json.gz`): what its content hash is of."""
         if self.content is not None:
             return io.BytesIO(self.content)
         return self.local_path().open("rb")
 
+    def open(self) -> IO[bytes]:
+        """The response body, decompressed when stored compressed; a damaged gzip file raises
+        MalformedResponse when read."""
+        stored = self.open_stored()
+        return cast(IO[bytes], _GzipBody(stored)) if self.is_gzip else stored
+
+    def read_body(self) -> bytes:
+        """The whole response body (for the small assets pages)."""
+        with self.open() as body:
+            return body.read()
+
     def discard(self) -> None:
         if self.is_temporary and self.path is not None:
             self.path.unlink(missing_ok=True)
+
+
+class _GzipBody(gzip.GzipFile):
+    """A gzip stream whose damage (truncated, not gzip, bad checksum) reads as a malformed response;
+    closing it closes the stored file too."""
+
+    def __init__(self, stored: IO[bytes]) -> None:
+        super().__init__(fileobj=stored)
+        self._stored = stored
+
+    def close(self) -> None:
+        super().close()
+        self._stored.close()
+
+    def read(self, size: int | None = -1) -> bytes:
+        try:
+            return super().read(size)
+        except (OSError, EOFError, zlib.error) as damage:
+            raise MalformedResponse(f"is not a readable gzip file ({damage})") from None
 
 
 class MissingDocument(Exception):

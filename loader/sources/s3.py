@@ -7,6 +7,8 @@ Layouts accepted under the prefix (both may be mixed):
     telemetry/<deviceId>/<any>.json       a device's telemetry split into several responses, e.g. by day
                                           (telemetry/<deviceId>/2026-01-31.json), landed in key order
 
+Any of them may be gzip-compressed (`.json.gz`), as `loader archive` writes them.
+
 Credentials, region and endpoint come from the standard AWS configuration: AWS_ACCESS_KEY_ID /
 AWS_SECRET_ACCESS_KEY (or AWS_PROFILE and ~/.aws/), AWS_DEFAULT_REGION, and AWS_ENDPOINT_URL_S3 or
 AWS_ENDPOINT_URL for a server other than AWS (or `--s3-endpoint-url`). The listing is read once per
@@ -30,6 +32,7 @@ from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
 from loader.errors import LoaderError
 from loader.sources.base import DOWNLOAD_BLOCK, AssetsOrTelemetry, Document, MissingDocument, S3Settings
+from loader.sources.directory import RESPONSE_SUFFIXES
 from loader.windows import Window
 
 ACCESS_REFUSED = {"AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "403", "401"}
@@ -80,6 +83,17 @@ class S3Source:
     def _relative(self, key: str) -> str:
         return key[len(self.prefix) + 1 :] if self.prefix else key
 
+    def upload(self, relative: str, local: Path) -> None:
+        """Store a local file at `relative` under the prefix (what `loader archive` writes)."""
+        self._call(lambda: self._client.upload_file(str(local), self.bucket, self._key(relative)))
+
+    def download(self, relative: str) -> Path:
+        """A temporary local copy of the object at `relative` under the prefix; the caller removes it."""
+        return self._download(StoredObject(self._key(relative), 0, ""))
+
+    def delete(self, relative: str) -> None:
+        self._call(lambda: self._client.delete_object(Bucket=self.bucket, Key=self._key(relative)))
+
     def listing(self) -> list[StoredObject]:
         """Every object under the prefix's assets/ and telemetry/, in key order (read once per run)."""
         if self._listing is None:
@@ -106,7 +120,7 @@ class S3Source:
         return [
             stored
             for stored in self.listing()
-            if self._relative(stored.key).startswith(folder) and stored.key.endswith(".json")
+            if self._relative(stored.key).startswith(folder) and stored.key.endswith(RESPONSE_SUFFIXES)
         ]
 
     def assets(self) -> Iterator[Document]:
@@ -116,8 +130,8 @@ class S3Source:
             yield document
 
     def skipped_files(self) -> list[str]:
-        """Objects in assets/ and telemetry/ that are not responses (not *.json)."""
-        return [self._uri(stored) for stored in self.listing() if not stored.key.endswith(".json")]
+        """Objects in assets/ and telemetry/ that are not responses (not *.json or *.json.gz)."""
+        return [self._uri(stored) for stored in self.listing() if not stored.key.endswith(RESPONSE_SUFFIXES)]
 
     def telemetry_devices(self, device_ids: list[str] | None) -> list[str]:
         if device_ids is not None:
@@ -126,7 +140,7 @@ class S3Source:
 
     def _device_of(self, stored: StoredObject) -> str:
         relative = self._relative(stored.key).removeprefix("telemetry/")
-        return relative.split("/", 1)[0].removesuffix(".json")
+        return relative.split("/", 1)[0].removesuffix(".gz").removesuffix(".json")
 
     def _objects_of(self, device_id: str) -> list[StoredObject]:
         return [stored for stored in self._responses("telemetry/") if self._device_of(stored) == device_id]
