@@ -959,13 +959,7 @@ class _StepBar:
 
 
 @cli.command()
-@click.option(
-    "--to",
-    "destination",
-    metavar="DEST",
-    help=f"A folder or s3://bucket/prefix. Default: ${ARCHIVE_DESTINATION_ENV}, else the folder `archive` beside the "
-    "embedded database's files (target embedded), else ~/.local/state/battery-telemetry-elt/archive/<database>.",
-)
+@click.argument("destination", metavar="[DEST]", required=False)
 @click.option(
     "--older-than",
     default=DEFAULT_ARCHIVE_OLDER_THAN,
@@ -1006,6 +1000,10 @@ def archive(
     profiles_dir: str | None,
 ) -> None:
     """Move raw pieces dbt has transformed into compressed files, out of the database.
+
+    DEST is a folder or s3://bucket/prefix. Default: $LOADER_ARCHIVE_TO, else the folder `archive`
+    beside the embedded database's files (target embedded), else
+    ~/.local/state/battery-telemetry-elt/archive/<database>. In production, point it at object storage.
 
     Raw pieces loaded longer ago than --older-than, that dbt has transformed, go to DEST as gzip files
     in the layout `loader load` reads (telemetry/<deviceId>/<day>-<piece>.json.gz, one per device and

@@ -76,10 +76,10 @@ def test_an_archive_relanded_and_rebuilt_gives_the_same_telemetry_and_marts(
     landed = landed_points(backend.settings)
 
     archive = tmp_path / "archive"
-    dry = invoke(["archive", "--to", str(archive), "--older-than", "0s", "--dry-run", *url])
+    dry = invoke(["archive", str(archive), "--older-than", "0s", "--dry-run", *url])
     assert dry.output.startswith(f"Would archive {pieces - backend.scalar(PINNED)} raw pieces")
     assert not archive.exists()
-    done = invoke_json(["archive", "--to", str(archive), "--older-than", "0s", "--max-points-per-file", "3000", *url])
+    done = invoke_json(["archive", str(archive), "--older-than", "0s", "--max-points-per-file", "3000", *url])
     assert done["pieces"] == pieces - backend.scalar(PINNED)
     assert backend.scalar("select count(*) from raw.telemetry_pieces") == backend.scalar(PINNED)
     files = sorted(archive.glob("telemetry/*/*.json.gz"))
@@ -87,7 +87,7 @@ def test_an_archive_relanded_and_rebuilt_gives_the_same_telemetry_and_marts(
     assert done["file_bytes"] == sum(path.stat().st_size for path in files)
     assert backend.scalar("select count(*) from raw.admission_ledger") == backend.scalar(PINNED)
     assert (archive / "assets" / "page-1.json.gz").is_file()
-    again = invoke(["archive", "--to", str(archive), "--older-than", "0s", *url])
+    again = invoke(["archive", str(archive), "--older-than", "0s", *url])
     assert again.output.startswith("Archived 0 raw pieces")
 
     # A routine build after the archive run still works, and finds nothing new.
@@ -115,7 +115,7 @@ def test_an_archive_run_killed_midway_loses_nothing_and_the_next_run_finishes(
     run_dbt(backend.settings, tmp_path / "dbt", "build")
     landed = landed_points(backend.settings)
     archive = tmp_path / "archive"
-    command = [sys.executable, "-m", "loader", "archive", "--to", str(archive), "--older-than", "0s",
+    command = [sys.executable, "-m", "loader", "archive", str(archive), "--older-than", "0s",
                "--max-points-per-file", "1", *url]  # fmt: skip
 
     run = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
@@ -159,7 +159,7 @@ def test_an_archive_on_object_storage_lands_again_from_there(
     with s3_server() as endpoint:
         s3_client(endpoint).create_bucket(Bucket="archive")
         environment = s3_environment(endpoint)
-        result = invoke(["archive", "--to", "s3://archive/battery", "--older-than", "0s",
+        result = invoke(["archive", "s3://archive/battery", "--older-than", "0s",
                          "--database-url", backend.settings.conninfo], env=environment)  # fmt: skip
         assert result.output.startswith(f"Archived {25 - backend.scalar(PINNED)} raw pieces")
         assert "s3://archive/battery" in result.output
