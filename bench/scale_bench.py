@@ -13,8 +13,9 @@ chunks are not compressed yet); the second one's at the end, after the storage t
 chunk is compressed (late: a device's backlog after an outage). Both builds are timed: their ratio is
 what lateness costs. Two more storage tables follow on TimescaleDB: with every
 chunk compressed (as every chunk will be once it is older than its table's compression age: the state a
-deployment's history tends to), and then with raw pruned (`loader prune --older-than 0s`, the opt-in
-retention, then VACUUM FULL of the raw pieces so the table's size shows what a pruned deployment keeps).
+deployment's history tends to), and then with raw archived (`loader archive --older-than 0s`, what every
+load does once pieces are a week old, then VACUUM FULL of the raw pieces so the table's size shows what
+an archiving deployment keeps), with the archive's own size.
 
     .venv/bin/python -m bench.scale_bench [--devices 10 --h1 30 --interval 300 --profile field]
                                           [--only postgres|embedded|native]
@@ -49,7 +50,7 @@ from loader.settings import ConnectionSettings
 # A late device's backlog: more than a chunk interval plus compress_after of the core (7 + 7 days).
 BACKLOG_DAYS = 15
 # Hypertables other than the core, reported one by one.
-DERIVED_HYPERTABLES = ("int_telemetry_counter_deltas", "int_battery_samples")
+DERIVED_HYPERTABLES = ("int_battery_samples",)
 STORAGE_QUERY = """
 select
     namespace.nspname as schema_name,
@@ -106,14 +107,15 @@ def compress_every_chunk(settings: ConnectionSettings) -> int:
     return int(row[0]) if row else 0
 
 
-def prune_raw(settings: ConnectionSettings) -> str:
-    """`loader prune --older-than 0s` as a user would run it, then VACUUM FULL so the raw table's size shows
-    what is kept (a plain VACUUM leaves the space to later loads). Returns what the loader said."""
-    completed = subprocess.run([str(LOADER), "prune", "--older-than", "0s", "--database-url", settings.conninfo],
-                               capture_output=True, text=True, check=True)  # fmt: skip
+def archive_raw(settings: ConnectionSettings, archive: Path) -> tuple[str, int]:
+    """`loader archive DIR --older-than 0s` as a user would run it (what every load does with the pieces
+    older than its age), then VACUUM FULL so the raw table's size shows what is kept (a plain VACUUM
+    leaves the space to later loads). Returns what the loader said and the archive's bytes."""
+    completed = subprocess.run([str(LOADER), "archive", str(archive), "--older-than", "0s", "--database-url",
+                                settings.conninfo], capture_output=True, text=True, check=True)  # fmt: skip
     with psycopg.connect(settings.conninfo, autocommit=True, prepare_threshold=None) as connection:
         connection.execute("vacuum full raw.telemetry_pieces")
-    return completed.stdout.strip()
+    return completed.stdout.strip(), sum(path.stat().st_size for path in archive.rglob("*") if path.is_file())
 
 
 def timed_build(settings: ConnectionSettings, work: Path, label: str) -> tuple[float, dict[str, float]]:
@@ -195,9 +197,13 @@ def run_backend(name: str, settings_factory: Callable[[], Any], slices: list[Pat
             print(f"{name}: compressed {compressed} more chunks, as if every chunk were past its compression age")
             points, layers = storage_by_layer(settings)
             print_storage(f"{name}, every chunk compressed", points, layers, empty_database)
-            print(f"{name}: {prune_raw(settings)}")
+            said, archive_bytes = archive_raw(settings, work / "archive")
+            print(f"{name}: {said}")
             points, layers = storage_by_layer(settings)
-            print_storage(f"{name}, every chunk compressed and raw pruned", points, layers, empty_database)
+            print_storage(f"{name}, every chunk compressed and raw archived", points, layers, empty_database)
+            core = dict(layers)["core: battery_telemetry"]
+            print(f"  {'archive (gzip files, outside the database)':<55} {archive_bytes / 1e6:9.1f} MB "
+                  f"{archive_bytes / points:8.2f} bytes/point {archive_bytes / core:6.2f} x core")  # fmt: skip
         # Last, so that the storage tables above show history as the policies leave it, not a backlog's
         # rows still waiting in partly compressed chunks for the policy's next run.
         run_policy_jobs(settings)

@@ -201,7 +201,7 @@ def assert_incremental_models_equal_a_rebuild(
         and node["config"]["materialized"] in ("incremental", "continuous_aggregate")
         and node["name"] not in {"battery_telemetry", "stg_raw__telemetry_pieces", "dq_telemetry_rejected_points"}
     )  # fmt: skip
-    assert {"int_telemetry_counter_deltas", "int_battery_samples", "int_battery_events"} <= set(incremental_models)
+    assert {"battery_energy_daily", "int_battery_samples", "int_battery_events"} <= set(incremental_models)
 
     lineage = "('recomputed_from', 'batch_id')"  # which build wrote a row, not what it holds
 
@@ -251,7 +251,6 @@ def test_timescaledb_objects_and_policies_are_in_place_after_a_build(
         backend, "select hypertable_name, compression_enabled from timescaledb_information.hypertables")}  # fmt: skip
     assert hypertables == {
         "battery_telemetry": True,
-        "int_telemetry_counter_deltas": True,
         "int_battery_samples": True,
     }
     jobs = sorted(rows(backend, "select proc_name, hypertable_name from timescaledb_information.jobs"
@@ -259,14 +258,11 @@ def test_timescaledb_objects_and_policies_are_in_place_after_a_build(
                                 " and proc_name <> 'policy_job_stat_history_retention'"))  # fmt: skip
     assert jobs == [
         ("policy_compression", "battery_cycling_hourly"),
-        ("policy_compression", "battery_energy_daily"),
         ("policy_compression", "battery_soc_daily"),
         ("policy_compression", "battery_telemetry"),
         ("policy_compression", "battery_telemetry_hourly"),
         ("policy_compression", "int_battery_samples"),
-        ("policy_compression", "int_telemetry_counter_deltas"),
         ("policy_refresh_continuous_aggregate", "battery_cycling_hourly"),
-        ("policy_refresh_continuous_aggregate", "battery_energy_daily"),
         ("policy_refresh_continuous_aggregate", "battery_soc_daily"),
         ("policy_refresh_continuous_aggregate", "battery_telemetry_hourly"),
     ]
@@ -274,7 +270,7 @@ def test_timescaledb_objects_and_policies_are_in_place_after_a_build(
         rows(backend, "select view_name, materialized_only from timescaledb_information.continuous_aggregates")
     )
     assert aggregates == dict.fromkeys(
-        ["battery_cycling_hourly", "battery_energy_daily", "battery_soc_daily", "battery_telemetry_hourly"], False
+        ["battery_cycling_hourly", "battery_soc_daily", "battery_telemetry_hourly"], False
     )
     # History was backfilled into the materialization, not only computed in real time.
     assert backend.scalar("select count(*) from analytics.battery_telemetry_hourly") == 25

@@ -7,13 +7,13 @@ with
 
 samples as (
     -- The battery timeline: one row per device and sample, SoC and power carried forward, each row
-    -- standing for `seconds_counted` seconds (gaps capped). Use it for anything time-weighted.
+    -- standing for `counted_ms` milliseconds (gaps capped). Use it for anything time-weighted.
     select
         device_id,
         recorded_at,
         soc_pct,
         battery_power_w,
-        seconds_counted
+        counted_ms / 1000.0 as seconds_counted
     from {{ ref('int_battery_samples') }}
     where soc_pct is not null
 ),

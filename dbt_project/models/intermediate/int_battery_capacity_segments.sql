@@ -47,9 +47,9 @@ timeline as (
     -- carried forward, gaps not counted): the shape counters are interpolated along.
     select
         samples.*,
-        coalesce(sum(greatest(samples.battery_power_w * power_sign.charge_sign, 0) * samples.seconds_counted)
+        coalesce(sum(greatest(samples.battery_power_w * power_sign.charge_sign, 0) * samples.counted_ms / 1000.0::double precision)
             over power_before, 0) / 3600000.0 as charge_work_kwh,
-        coalesce(sum(greatest(-samples.battery_power_w * power_sign.charge_sign, 0) * samples.seconds_counted)
+        coalesce(sum(greatest(-samples.battery_power_w * power_sign.charge_sign, 0) * samples.counted_ms / 1000.0::double precision)
             over power_before, 0) / 3600000.0 as discharge_work_kwh
     from (
         {{ device_rows_since(ref('int_battery_samples'), 'recompute_windows' if is_incremental() else none,

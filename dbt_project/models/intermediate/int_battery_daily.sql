@@ -95,13 +95,13 @@ soc_samples as (
     select
         device_id,
         recorded_at,
-        seconds_counted,
+        counted_ms / 1000.0::double precision as seconds_counted,
         soc_step_pct,
         is_soc_recalibration,
         -- SoC pinned at 0 or 100 % while power flows: the estimate cannot show the battery moving.
         case
             when soc_pct in (0, 100) and abs(battery_power_w) > {{ var('battery_idle_max_power_w') }}
-                then abs(battery_power_w) * seconds_counted / 3600000.0
+                then abs(battery_power_w) * counted_ms / 3600000000.0
         end as soc_pinned_throughput_kwh,
         soc_pct <= {{ deep_soc }} as is_low,
         row_number() over (partition by device_id order by recorded_at)

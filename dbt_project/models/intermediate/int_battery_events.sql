@@ -37,7 +37,7 @@ samples as (
         samples.soc_pct,
         power_sign.charge_sign,
         samples.battery_power_w * power_sign.charge_sign as charge_power_w,
-        samples.seconds_counted,
+        samples.counted_ms / 1000.0::double precision as seconds_counted,
         samples.is_gap_after,
         case
             when samples.battery_power_w * power_sign.charge_sign > {{ idle_w }} then 'charge'

@@ -2,21 +2,24 @@
 
 -- A continuous aggregate: no CTEs allowed (TimescaleDB), so this model is one plain select.
 -- Sums, not averages, so hours roll up to days exactly: time-weighted SoC = soc_seconds_weighted /
--- soc_seconds. Power is integrated in the device's raw sign; the marts apply the detected sign.
+-- soc_seconds; the samples count their time in whole milliseconds (counted_ms). Power is integrated
+-- in the device's raw sign; the marts apply the detected sign.
 select
     device_id,
     {{ bucket_start('1 hour', 'recorded_at') }} as hour_start,
-    sum(seconds_counted) as seconds_covered,
-    sum(case when soc_pct is not null then seconds_counted end) as soc_seconds,
-    sum(soc_pct * seconds_counted) as soc_seconds_weighted,
-    sum(case when soc_pct >= {{ var('high_soc_pct') }} then seconds_counted else 0 end) as seconds_soc_high,
-    sum(case when soc_pct <= {{ var('low_soc_pct') }} then seconds_counted else 0 end) as seconds_soc_low,
+    sum(counted_ms) / 1000.0::double precision as seconds_covered,
+    sum(case when soc_pct is not null then counted_ms end) / 1000.0::double precision as soc_seconds,
+    sum(soc_pct * counted_ms) / 1000.0 as soc_seconds_weighted,
+    sum(case when soc_pct >= {{ var('high_soc_pct') }} then counted_ms else 0 end) / 1000.0::double precision
+        as seconds_soc_high,
+    sum(case when soc_pct <= {{ var('low_soc_pct') }} then counted_ms else 0 end) / 1000.0::double precision
+        as seconds_soc_low,
     min(soc_pct) as soc_min,
     max(soc_pct) as soc_max,
-    sum(case when battery_power_w > 0 then battery_power_w * seconds_counted else 0 end)
-    / 3600000.0 as positive_power_kwh,
-    sum(case when battery_power_w < 0 then -battery_power_w * seconds_counted else 0 end)
-    / 3600000.0 as negative_power_kwh,
+    sum(case when battery_power_w > 0 then battery_power_w * counted_ms else 0 end)
+    / 3600000000.0 as positive_power_kwh,
+    sum(case when battery_power_w < 0 then -battery_power_w * counted_ms else 0 end)
+    / 3600000000.0 as negative_power_kwh,
     count(battery_power_w) as power_samples,
     sum(import_delta_kwh) as import_counter_kwh,
     sum(export_delta_kwh) as export_counter_kwh,

@@ -47,7 +47,16 @@ with
 
 readings as (
     select
-        battery_readings.*,
+        battery_readings.device_id,
+        battery_readings.recorded_at,
+        battery_readings.metric_name,
+        battery_readings.value,
+        {{ counter_delta('battery_readings.previous_value', 'battery_readings.value',
+                         var('counter_jitter_tolerance_kwh')) }} as delta_kwh,
+        battery_readings.seconds_since_previous,
+        coalesce(
+            battery_readings.previous_value - battery_readings.value > {{ var('counter_jitter_tolerance_kwh') }}, false
+        ) as is_reset,
         {{ 'device_windows.write_from' if is_incremental() else "'-infinity'::timestamptz as write_from" }}
     from {% if is_incremental() %}device_windows cross join lateral {% endif %}(
         select
@@ -55,7 +64,11 @@ readings as (
             source_rows.recorded_at,
             source_rows.metric_name,
             source_rows.value,
-            null::double precision as delta_kwh,
+            -- A counter reading's delta is counted from its previous reading, wherever that is.
+            case
+                when source_rows.metric_name in ('{{ import }}', '{{ export }}')
+                    then {{ previous_reading_value('source_rows') }}
+            end as previous_value,
             -- A counter reading's interval, from the previous reading read here: one further back
             -- than the window's gap cap makes the interval a gap either way, which is all it is used for.
             case
@@ -63,21 +76,9 @@ readings as (
                     then extract(epoch from source_rows.recorded_at - lag(source_rows.recorded_at) over (
                         partition by source_rows.device_id, source_rows.metric_name order by source_rows.recorded_at
                     ))::double precision
-            end as seconds_since_previous,
-            false as is_reset
+            end as seconds_since_previous
         from {{ ref('battery_telemetry') }} as source_rows
         where source_rows.metric_name in {{ battery_timeline_metrics() }} {{ in_device_window }}
-        union all
-        select
-            source_rows.device_id,
-            source_rows.recorded_at,
-            source_rows.metric_name,
-            null::double precision as value,
-            source_rows.delta_kwh,
-            null::double precision as seconds_since_previous,
-            source_rows.is_reset
-        from {{ ref('int_telemetry_counter_deltas') }} as source_rows
-        where source_rows.metric_name in ('{{ import }}', '{{ export }}') {{ in_device_window }}
     ) as battery_readings
 ),
 
@@ -277,7 +278,9 @@ final as (
         export_delta_kwh,
         has_counter_reset,
         has_counter_jump,
-        seconds_counted,
+        -- Whole milliseconds (readings are timed in ms), stored as integers: compressed they take a
+        -- third of what jittered seconds as double precision take.
+        round(seconds_counted * 1000)::integer as counted_ms,
         is_gap_after,
         is_soc_reading,
         soc_step_pct,

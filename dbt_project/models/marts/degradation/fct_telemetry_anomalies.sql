@@ -102,7 +102,7 @@ samples as (
         recorded_at,
         next_recorded_at,
         extract(epoch from next_recorded_at - recorded_at) as seconds_to_next,
-        seconds_counted,
+        counted_ms / 1000.0::double precision as seconds_counted,
         is_gap_after,
         has_counter_jump,
         previous_recorded_at,
@@ -128,9 +128,22 @@ gaps as (
     where is_gap_after and not is_hour_boundary
 ),
 
+counter_readings as (
+    select
+        counter_rows.device_id,
+        counter_rows.metric_name,
+        counter_rows.recorded_at,
+        counter_rows.value,
+        {{ previous_reading_value('counter_rows') }} as previous_value
+    from (
+        {#- Every energy counter's readings (per device from its window on, when incremental). -#}
+        {{ device_rows_since(ref('battery_telemetry'), 'recompute_windows' if is_incremental() else none,
+                             condition=is_energy_counter('metric_name')) }}
+    ) as counter_rows
+),
+
 counter_resets as (
-    -- The reading and the one before it come from battery_telemetry (the deltas keep neither): an
-    -- index lookup each, per reset (lateral, so the planner cannot turn it into a scan of the core).
+    -- The reading before a reset: an index lookup per reset (lateral, after the filter: resets are rare).
     select
         resets.device_id,
         'counter_reset' as anomaly_type,
@@ -138,23 +151,12 @@ counter_resets as (
         previous_reading.recorded_at as started_at,
         resets.recorded_at as ended_at,
         resets.metric_name,
-        resets.metric_name || ' dropped to ' || round(reset_reading.value::numeric, 2) || ' kWh (reset or meter swap)'
+        resets.metric_name || ' dropped to ' || round(resets.value::numeric, 2) || ' kWh (reset or meter swap)'
             as details
-    from (
-        {#- Through the partial index on resets: a reset is rare, the table is not. -#}
-        {{ device_rows_since(ref('int_telemetry_counter_deltas'), 'recompute_windows' if is_incremental() else none,
-                             condition='is_reset') }}
-    ) as resets
-    inner join lateral (
-        select telemetry.value
-        from {{ ref('battery_telemetry') }} as telemetry
-        where
-            telemetry.device_id = resets.device_id
-            and telemetry.metric_name = resets.metric_name
-            and telemetry.recorded_at = resets.recorded_at
-    ) as reset_reading on true
+    from counter_readings as resets
     left join {{ last_reading_before('resets.device_id', 'resets.metric_name', 'resets.recorded_at') }} as previous_reading
         on true
+    where resets.previous_value - resets.value > {{ var('counter_jitter_tolerance_kwh') }}
 ),
 
 counter_jumps as (
