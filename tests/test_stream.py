@@ -121,6 +121,22 @@ def test_a_streamed_fleet_lands_every_reading_once_and_builds(
     assert postgres_backend.count("select count(*) from raw.telemetry_pieces") <= 2 * series < pieces
     assert landed_points(postgres_backend.settings) == points
 
+    # And moves what is due to the archive (made due here by asking for any age).
+    archive = tmp_path / "archive"
+    archiving = stream_process(postgres_backend, broker, "--exit-when-idle", "1s", "--archive-to", str(archive),
+                               "--archive-older-than", "0s")  # fmt: skip
+    output, _ = archiving.communicate(timeout=120)
+    assert archiving.returncode == 0, output
+    assert f"files in {archive}" in output
+    pinned = postgres_backend.count("select count(distinct piece_id) from raw.latest_readings")
+    assert postgres_backend.count("select count(*) from raw.telemetry_pieces") == pinned
+    archived = postgres_backend.count("select coalesce(sum(points), 0) from raw.archive_files")
+    remaining = postgres_backend.count("select coalesce(sum(point_count), 0) from raw.telemetry_pieces")
+    assert archived + remaining == sum(points.values())
+    assert len(list(archive.glob("telemetry/*/*.json.gz"))) == postgres_backend.count(
+        "select count(*) from raw.archive_files"
+    )
+
 
 def test_kill_9_of_the_loader_and_a_broker_restart_lose_nothing_and_land_nothing_twice(
     postgres_backend: Backend, broker: Mosquitto, fleet: Path

@@ -13,7 +13,7 @@ samples as (
         recorded_at,
         soc_pct,
         battery_power_w,
-        counted_ms / 1000.0 as seconds_counted
+        counted_ms / 1000.0::double precision as seconds_counted
     from {{ ref('int_battery_samples') }}
     where soc_pct is not null
 ),

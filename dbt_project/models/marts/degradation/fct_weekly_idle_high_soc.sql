@@ -11,7 +11,7 @@ samples as (
     select
         device_id,
         {{ reporting_period('week', 'recorded_at') }} as week_start,
-        counted_ms / 1000.0 as seconds_counted,
+        counted_ms / 1000.0::double precision as seconds_counted,
         soc_pct >= {{ var('high_soc_pct') }} as is_high_soc,
         abs(battery_power_w) <= {{ var('battery_idle_max_power_w') }} as is_idle
     from {{ ref('int_battery_samples') }}
