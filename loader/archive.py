@@ -344,13 +344,17 @@ class _Archive:
         return sql.SQL(text).format(raw=self.raw)
 
     def planned_files(self) -> list[_PlannedFile]:
-        """Files a run that stopped planned for this destination and did not finish."""
+        """Files a run that stopped planned for this destination and did not finish. Plans for another
+        destination (the archive was moved) are dropped: their pieces are still in raw, and go here."""
+        self.connection.execute(
+            self._sql("delete from {raw}.archive_files where archived_at is null and destination <> %s"),
+            [self.store.description],
+        )
         rows = self.connection.execute(
             self._sql(
                 "select archive_file_id, file_path, device_id, piece_ids from {raw}.archive_files"
-                " where archived_at is null and destination = %s order by archive_file_id"
-            ),
-            [self.store.description],
+                " where archived_at is null order by archive_file_id"
+            )
         ).fetchall()
         return [_PlannedFile(int(row[0]), row[1], str(row[2]), list(row[3])) for row in rows]
 
