@@ -128,6 +128,22 @@ gaps as (
     where is_gap_after and not is_hour_boundary
 ),
 
+{% if is_incremental() %}
+    counter_series as (
+        -- Each device's counter series with a reading in its window: a reset can only be there. From the
+        -- daily energy (a row per series and day), so history is not scanned for the series' names.
+        select distinct
+            recompute_windows.device_id,
+            recompute_windows.recompute_from,
+            daily_energy.metric_name
+        from recompute_windows
+        inner join {{ ref('battery_energy_daily') }} as daily_energy
+            on
+                recompute_windows.device_id = daily_energy.device_id
+                and daily_energy.day_start > recompute_windows.recompute_from - interval '1 day'
+    ),
+{% endif %}
+
 counter_readings as (
     select
         counter_rows.device_id,
@@ -135,11 +151,26 @@ counter_readings as (
         counter_rows.recorded_at,
         counter_rows.value,
         {{ previous_reading_value('counter_rows') }} as previous_value
-    from (
-        {#- Every energy counter's readings (per device from its window on, when incremental). -#}
-        {{ device_rows_since(ref('battery_telemetry'), 'recompute_windows' if is_incremental() else none,
-                             condition=is_energy_counter('metric_name')) }}
-    ) as counter_rows
+    {% if is_incremental() %}
+        -- Per series through the index from its window on (lateral, fenced with `offset 0`).
+        from counter_series
+        cross join lateral (
+            select
+                telemetry.device_id,
+                telemetry.metric_name,
+                telemetry.recorded_at,
+                telemetry.value
+            from {{ ref('battery_telemetry') }} as telemetry
+            where
+                telemetry.device_id = counter_series.device_id
+                and telemetry.metric_name = counter_series.metric_name
+                and telemetry.recorded_at >= counter_series.recompute_from
+            offset 0  -- noqa: AM09
+        ) as counter_rows
+    {% else %}
+        from {{ ref('battery_telemetry') }} as counter_rows
+        where {{ is_energy_counter('counter_rows.metric_name') }}
+    {% endif %}
 ),
 
 counter_resets as (
@@ -260,3 +291,4 @@ final as (
 select * from final
 
 -- depends_on: {{ ref('int_telemetry_batch_changes') }}
+-- depends_on: {{ ref('battery_energy_daily') }}
