@@ -9,6 +9,9 @@
           refresh_policy     {'start_offset': '3 days', 'end_offset': '1 hour', 'schedule_interval': '1 hour'}
           refresh_now        true (default): refresh on every dbt run, not only by the policy's job
           compress_after     compress buckets older than this (default var rollup_compress_after; none: never)
+          compress_segmentby, compress_orderby  how compressed buckets are grouped and ordered (default
+                             TimescaleDB's: a segment per value of every group-by column but the bucket);
+                             set when compression is enabled, so a change needs --full-refresh
           chunk_time_interval  the materialization hypertable's chunks (default: TimescaleDB's, 10x the
                              source's); an hourly rollup needs chunks short enough to grow old and compress
           create_group_indexes false (default): no index per group-by column; the chunks are small and
@@ -66,7 +69,9 @@
         {%- endif %}
         {%- if config.get('compress_after', var('rollup_compress_after')) %}
             {% call statement('compression') -%}
-                {{ continuous_aggregate_compression(target_relation, config.get('compress_after', var('rollup_compress_after'))) }}
+                {{ continuous_aggregate_compression(
+                    target_relation, config.get('compress_after', var('rollup_compress_after')),
+                    config.get('compress_segmentby'), config.get('compress_orderby')) }}
             {%- endcall %}
         {%- endif %}
         {%- if rebuild or config.get('refresh_now', true) %}

@@ -73,15 +73,15 @@ readings as (
         is_soc_recalibration,
         charge_work_kwh,
         discharge_work_kwh,
-        import_reading_kwh is not null as is_import_reading,
-        export_reading_kwh is not null as is_export_reading,
+        is_import_reading,
+        is_export_reading,
         sum(coalesce(import_delta_kwh, 0)) over device_in_time as import_total_kwh,
         sum(coalesce(export_delta_kwh, 0)) over device_in_time as export_total_kwh,
         -- An interval ending at this reading is unusable if it has no delta (first reading or jump) or a reset.
-        import_reading_kwh is not null and (import_delta_kwh is null or has_counter_reset) as is_bad_import,
-        export_reading_kwh is not null and (export_delta_kwh is null or has_counter_reset) as is_bad_export
+        is_import_reading and (import_delta_kwh is null or has_counter_reset) as is_bad_import,
+        is_export_reading and (export_delta_kwh is null or has_counter_reset) as is_bad_export
     from timeline
-    where not is_hour_boundary and (is_soc_reading or import_reading_kwh is not null or export_reading_kwh is not null)
+    where not is_hour_boundary and (is_soc_reading or is_import_reading or is_export_reading)
     window device_in_time as (partition by device_id order by recorded_at)
 ),
 

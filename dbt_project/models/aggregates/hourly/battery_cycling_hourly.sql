@@ -23,8 +23,8 @@ select
     count(battery_power_w) as power_samples,
     sum(import_delta_kwh) as import_counter_kwh,
     sum(export_delta_kwh) as export_counter_kwh,
-    count(import_reading_kwh) as import_readings,
-    count(export_reading_kwh) as export_readings,
+    sum(case when is_import_reading then 1 else 0 end) as import_readings,
+    sum(case when is_export_reading then 1 else 0 end) as export_readings,
     sum(case when has_counter_reset then 1 else 0 end) as counter_resets,
     sum(case when has_counter_jump then 1 else 0 end) as counter_jumps,
     count(*) as sample_count

@@ -30,6 +30,16 @@
 
 with
 
+energy_counter_readings as (
+    select
+        device_id,
+        metric_name,
+        recorded_at,
+        value
+    from {{ ref('battery_telemetry') }}
+    where {{ is_energy_counter('metric_name') }}
+),
+
 {% if is_incremental() %}
     batch_devices as (
         select
@@ -132,15 +142,18 @@ gaps as (
     counter_series as (
         -- Each device's counter series with a reading in its window: a reset can only be there. From the
         -- daily energy (a row per series and day), so history is not scanned for the series' names.
-        select distinct
+        select
             recompute_windows.device_id,
             recompute_windows.recompute_from,
-            daily_energy.metric_name
+            series.metric_name
         from recompute_windows
-        inner join {{ ref('battery_energy_daily') }} as daily_energy
-            on
-                recompute_windows.device_id = daily_energy.device_id
+        cross join lateral (
+            select distinct daily_energy.metric_name
+            from {{ ref('battery_energy_daily') }} as daily_energy
+            where
+                daily_energy.device_id = recompute_windows.device_id
                 and daily_energy.day_start > recompute_windows.recompute_from - interval '1 day'
+        ) as series
     ),
 {% endif %}
 
@@ -160,7 +173,7 @@ counter_readings as (
                 telemetry.metric_name,
                 telemetry.recorded_at,
                 telemetry.value
-            from {{ ref('battery_telemetry') }} as telemetry
+            from energy_counter_readings as telemetry
             where
                 telemetry.device_id = counter_series.device_id
                 and telemetry.metric_name = counter_series.metric_name
@@ -168,8 +181,7 @@ counter_readings as (
             offset 0  -- noqa: AM09
         ) as counter_rows
     {% else %}
-        from {{ ref('battery_telemetry') }} as counter_rows
-        where {{ is_energy_counter('counter_rows.metric_name') }}
+        from energy_counter_readings as counter_rows
     {% endif %}
 ),
 
