@@ -30,23 +30,7 @@ with
     ),
 
     readings as (
-        -- Per series through the index from its window on (lateral, fenced with `offset 0` so the
-        -- planner cannot flatten it into a join that scans the whole table).
-        select series_readings.*
-        from recompute_windows
-        cross join lateral (
-            select
-                telemetry.device_id,
-                telemetry.metric_name,
-                telemetry.recorded_at,
-                telemetry.value
-            from {{ ref('battery_telemetry') }} as telemetry
-            where
-                telemetry.device_id = recompute_windows.device_id
-                and telemetry.metric_name = recompute_windows.metric_name
-                and telemetry.recorded_at >= recompute_windows.recompute_from
-            offset 0  -- noqa: AM09
-        ) as series_readings
+        {{ series_rows_since(ref('battery_telemetry'), 'recompute_windows') }}
     ),
 {% else %}
     readings as (

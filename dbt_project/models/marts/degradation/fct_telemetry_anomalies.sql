@@ -165,21 +165,7 @@ counter_readings as (
         counter_rows.value,
         {{ previous_reading_value('counter_rows') }} as previous_value
     {% if is_incremental() %}
-        -- Per series through the index from its window on (lateral, fenced with `offset 0`).
-        from counter_series
-        cross join lateral (
-            select
-                telemetry.device_id,
-                telemetry.metric_name,
-                telemetry.recorded_at,
-                telemetry.value
-            from energy_counter_readings as telemetry
-            where
-                telemetry.device_id = counter_series.device_id
-                and telemetry.metric_name = counter_series.metric_name
-                and telemetry.recorded_at >= counter_series.recompute_from
-            offset 0  -- noqa: AM09
-        ) as counter_rows
+        from ({{ series_rows_since('energy_counter_readings', 'counter_series') }}) as counter_rows
     {% else %}
         from energy_counter_readings as counter_rows
     {% endif %}
