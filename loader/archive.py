@@ -45,7 +45,7 @@ from loader.connection import connect, relation_exists
 from loader.embedded import DEFAULT_STATE_DIR
 from loader.errors import LoaderError
 from loader.job_locks import embedded_turn, is_shared_session_server
-from loader.landing import piece_hash
+from loader.landing import piece_hash, sha256_file
 from loader.migrations import migrate
 from loader.npm_packages import STATE_DIR
 from loader.retention import is_transformed, why_nothing_is_transformed
@@ -432,13 +432,12 @@ class _Archive:
         result.file_bytes += written.local_size
         result.payload_bytes_freed += freed
 
-    def _present(self, piece_ids: list[int]) -> dict[int, int]:
-        """The pieces still in raw, with their point counts."""
+    def _present(self, piece_ids: list[int]) -> set[int]:
+        """The pieces still in raw."""
         rows = self.connection.execute(
-            self._sql("select piece_id, point_count from {raw}.telemetry_pieces where piece_id = any(%s)"),
-            [piece_ids],
+            self._sql("select piece_id from {raw}.telemetry_pieces where piece_id = any(%s)"), [piece_ids]
         ).fetchall()
-        return {int(piece_id): int(points) for piece_id, points in rows}
+        return {int(piece_id) for (piece_id,) in rows}
 
     def _pieces(self, piece_ids: list[int]) -> Iterator[tuple[str, str, int]]:
         """(metric, points as JSON text, point count) of each piece, in the order given, a few at a time."""
@@ -472,7 +471,9 @@ class _Archive:
                         )
                     series.append(check)
                 body.write(b"]}\n")
-            return _Written(local, local.stat().st_size, _sha256(local.open("rb")), series)
+            with local.open("rb") as written:
+                sha256 = hashlib.file_digest(written, "sha256").hexdigest()
+            return _Written(local, local.stat().st_size, sha256, series)
         except BaseException:
             local.unlink(missing_ok=True)
             raise
@@ -481,7 +482,7 @@ class _Archive:
         """Read the file back from the destination: the same bytes, and series by series the same pieces."""
         stored = self.store.fetch(planned.file_path)
         try:
-            if _sha256(stored.open_stored()) != written.sha256:
+            if sha256_file(stored) != written.sha256:
                 raise LoaderError(
                     f"Archive file {planned.file_path} read back from {self.store.description} differs from what "
                     "was written; nothing was removed from the database."
@@ -552,14 +553,6 @@ class _Archive:
                 self.store.put(f"assets/page-{page_number}.json.gz", local)
             finally:
                 local.unlink(missing_ok=True)
-
-
-def _sha256(stream: IO[bytes]) -> str:
-    digest = hashlib.sha256()
-    with stream:
-        while block := stream.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _series_checks(device_id: str, body: bytes | IO[bytes]) -> list[_SeriesCheck]:
